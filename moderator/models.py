@@ -1,0 +1,296 @@
+"""Records of conferences as Telnyx reports them.
+
+State fields that webhooks set are paired with the ``occurred_at`` of the event that set them
+(``*_at`` "version" fields), so that an older event never overwrites a newer one: Telnyx delivers
+at least once and in any order. The rules that use them live in ``moderator.events``.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Conference(models.Model):
+    class Status(models.TextChoices):
+        INIT = "init", "init"
+        IN_PROGRESS = "in_progress", "in progress"
+        COMPLETED = "completed", "completed"
+
+    class RecordingStatus(models.TextChoices):
+        IDLE = "idle", "not recording"
+        RECORDING = "recording", "recording"
+        PAUSED = "paused", "recording paused"
+
+    telnyx_id = models.CharField("Telnyx id", max_length=128, unique=True)
+    name = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.INIT, db_index=True)
+    end_reason = models.CharField(max_length=64, blank=True)
+    region = models.CharField(max_length=32, blank=True)
+    creator_call_control_id = models.CharField(max_length=255, blank=True)
+    creator_call_session_id = models.CharField(max_length=255, blank=True)
+    connection_id = models.CharField(max_length=128, blank=True)
+
+    created_at = models.DateTimeField(null=True, blank=True, help_text="When Telnyx created the conference.")
+    ended_at = models.DateTimeField(null=True, blank=True)
+    first_seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # The active speaker: the leg that last took the floor, and since when.
+    floor_call_control_id = models.CharField(max_length=255, blank=True)
+    floor_at = models.DateTimeField(null=True, blank=True)
+
+    # Conference-wide media. playing/speaking are set by *.started and cleared by *.ended.
+    playing = models.BooleanField(default=False)
+    playback_media = models.CharField(max_length=1024, blank=True)
+    playback_at = models.DateTimeField(null=True, blank=True)
+    speaking = models.BooleanField(default=False)
+    speak_at = models.DateTimeField(null=True, blank=True)
+    recording_status = models.CharField(
+        max_length=16, choices=RecordingStatus.choices, default=RecordingStatus.IDLE
+    )
+    recording_id = models.CharField(max_length=128, blank=True)
+    recording_at = models.DateTimeField(null=True, blank=True)
+
+    # Version of `status`/`created_at`: the occurred_at of conference.created.
+    status_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-first_seen_at", "-id"]
+        permissions = [("moderate_conference", "Can act on live conferences (mute, hold, record, end, ...)")]
+
+    def __str__(self) -> str:
+        return self.name or self.telnyx_id
+
+    @property
+    def is_live(self) -> bool:
+        return self.status != self.Status.COMPLETED
+
+    @property
+    def started_at(self):
+        return self.created_at or self.first_seen_at
+
+
+class Participant(models.Model):
+    """One call leg's attendance of one conference."""
+
+    class Status(models.TextChoices):
+        JOINING = "joining", "joining"
+        JOINED = "joined", "joined"
+        LEFT = "left", "left"
+
+    class SupervisorRole(models.TextChoices):
+        NONE = "none", "none"
+        WHISPER = "whisper", "whisper"
+        BARGE = "barge", "barge"
+        MONITOR = "monitor", "monitor"
+
+    conference = models.ForeignKey(Conference, on_delete=models.CASCADE, related_name="participants")
+    call_control_id = models.CharField(max_length=255)
+    call_leg_id = models.CharField(max_length=255, blank=True)
+    call_session_id = models.CharField(max_length=255, blank=True)
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.JOINING)
+    # occurred_at of the last explicit joined/left event (an end or hangup only bounds the leg).
+    status_at = models.DateTimeField(null=True, blank=True)
+    joined_at = models.DateTimeField(null=True, blank=True)
+    left_at = models.DateTimeField(null=True, blank=True)
+    hangup_at = models.DateTimeField(null=True, blank=True)
+
+    # No webhook reports these: they come from accepted commands and resyncs.
+    muted = models.BooleanField(default=False)
+    on_hold = models.BooleanField(default=False)
+    supervisor_role = models.CharField(
+        max_length=16, choices=SupervisorRole.choices, default=SupervisorRole.NONE
+    )
+    whisper_call_control_ids = models.JSONField(default=list, blank=True)
+
+    talk_seconds = models.FloatField(default=0.0, help_text="Time holding the floor, closed spans only.")
+
+    playing = models.BooleanField(default=False)
+    playback_media = models.CharField(max_length=1024, blank=True)
+    playback_at = models.DateTimeField(null=True, blank=True)
+    speaking = models.BooleanField(default=False)
+    speak_at = models.DateTimeField(null=True, blank=True)
+
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["conference", "call_control_id"], name="participant_unique_leg")
+        ]
+        indexes = [models.Index(fields=["call_control_id"])]
+        ordering = ["joined_at", "id"]
+
+    def __str__(self) -> str:
+        return self.call_control_id
+
+    def seconds_in_conference(self, now=None) -> float:
+        if not self.joined_at:
+            return 0.0
+        end = self.left_at or now or timezone.now()
+        return max(0.0, (end - self.joined_at).total_seconds())
+
+
+class FloorChange(models.Model):
+    """Every conference.floor.changed, kept so talk time can be recomputed whatever the arrival order."""
+
+    conference = models.ForeignKey(Conference, on_delete=models.CASCADE, related_name="floor_changes")
+    call_control_id = models.CharField(max_length=255)
+    occurred_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conference", "occurred_at", "call_control_id"], name="floor_change_unique"
+            )
+        ]
+        ordering = ["occurred_at", "call_control_id"]
+
+
+class Call(models.Model):
+    """A call leg as the call-lifecycle webhooks describe it (caller, callee, hangup)."""
+
+    class State(models.TextChoices):
+        INITIATED = "initiated", "ringing"
+        ANSWERED = "answered", "answered"
+        HANGUP = "hangup", "hung up"
+
+    call_control_id = models.CharField(max_length=255, unique=True)
+    call_leg_id = models.CharField(max_length=255, blank=True)
+    call_session_id = models.CharField(max_length=255, blank=True)
+    connection_id = models.CharField(max_length=128, blank=True)
+    direction = models.CharField(max_length=16, blank=True)
+    from_number = models.CharField(max_length=64, blank=True)
+    to_number = models.CharField(max_length=64, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.INITIATED)
+    state_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    hangup_cause = models.CharField(max_length=64, blank=True)
+    # What the product did with the call, and what went wrong (dial-in routing).
+    routing_note = models.CharField(max_length=255, blank=True)
+    routing_error = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_number or '?'} → {self.to_number or '?'}"
+
+
+class WaitingCall(models.Model):
+    """A call in a Telnyx queue (a conference's waiting room)."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", "waiting"
+        LEFT = "left", "left queue"
+
+    call_control_id = models.CharField(max_length=255)
+    queue_name = models.CharField(max_length=255, db_index=True)
+    call_leg_id = models.CharField(max_length=255, blank=True)
+    call_session_id = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.WAITING, db_index=True)
+    status_at = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    left_at = models.DateTimeField(null=True, blank=True)
+    position = models.PositiveIntegerField(null=True, blank=True)
+    queue_avg_wait_secs = models.PositiveIntegerField(null=True, blank=True)
+    leave_reason = models.CharField(max_length=64, blank=True)
+    wait_time_secs = models.PositiveIntegerField(null=True, blank=True)
+    hangup_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["call_control_id", "queue_name"], name="waiting_call_unique")
+        ]
+        ordering = ["queue_name", "enqueued_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.call_control_id} in {self.queue_name}"
+
+
+class Recording(models.Model):
+    recording_id = models.CharField(max_length=128, unique=True)
+    conference = models.ForeignKey(Conference, on_delete=models.CASCADE, related_name="recordings")
+    call_control_id = models.CharField(max_length=255, blank=True)
+    format = models.CharField(max_length=8, blank=True)
+    channels = models.CharField(max_length=8, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    download_urls = models.JSONField(default=dict, blank=True)
+    public_urls = models.JSONField(default=dict, blank=True)
+    saved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+
+    def __str__(self) -> str:
+        return self.recording_id
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.ended_at:
+            return (self.ended_at - self.started_at).total_seconds()
+        return None
+
+
+class WebhookEvent(models.Model):
+    """Every verified webhook, stored before it is applied. Unique on Telnyx's event id."""
+
+    class Status(models.TextChoices):
+        APPLIED = "applied", "applied"
+        FAILED = "failed", "failed"
+        IGNORED = "ignored", "stored only (unknown type)"
+
+    event_id = models.CharField(max_length=128, unique=True)
+    event_type = models.CharField(max_length=96, db_index=True)
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    conference_telnyx_id = models.CharField(max_length=128, blank=True, db_index=True)
+    call_control_id = models.CharField(max_length=255, blank=True)
+    attempt = models.PositiveIntegerField(null=True, blank=True)
+    raw = models.TextField(help_text="The event exactly as Telnyx sent it.")
+    status = models.CharField(max_length=16, choices=Status.choices, db_index=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id}"
+
+
+class ModeratorAction(models.Model):
+    """Audit trail: every command a moderator sent to Telnyx, good or failed."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok", "accepted"
+        REFUSED = "refused", "refused by Telnyx"
+        FAILED = "failed", "failed (Telnyx unreachable or errored)"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    action = models.CharField(max_length=64, db_index=True)
+    conference = models.ForeignKey(
+        Conference, null=True, blank=True, on_delete=models.SET_NULL, related_name="actions"
+    )
+    conference_telnyx_id = models.CharField(max_length=128, blank=True, db_index=True)
+    call_control_ids = models.JSONField(default=list, blank=True)
+    parameters = models.JSONField(default=dict, blank=True)
+    command_id = models.CharField(max_length=64, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, db_index=True)
+    http_status = models.PositiveIntegerField(null=True, blank=True)
+    telnyx_error_code = models.CharField(max_length=32, blank=True)
+    error_detail = models.TextField(blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} by {self.user or 'system'}: {self.outcome}"

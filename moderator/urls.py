@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from moderator import api, views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("healthz", views.healthz, name="healthz"),
+    path("api/conferences", api.conference_list, name="api-conference-list"),
+    path("api/conferences/<str:telnyx_id>", api.conference_detail, name="api-conference-detail"),
+    path("api/queues", api.queue_list, name="api-queue-list"),
+]
