@@ -1,0 +1,153 @@
+"""The JSON shape of conferences, legs, recordings and queues: one place for the API, the live
+pages' snapshots and the broadcasts, so they can never disagree."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Prefetch
+from django.utils import timezone
+
+from moderator.models import Call, Conference, Participant, Recording, WaitingCall
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def _caller(call: Call | None) -> dict[str, str]:
+    if call is None:
+        return {"from": "", "to": ""}
+    return {"from": call.from_number, "to": call.to_number}
+
+
+def participant_dict(
+    participant: Participant, conference: Conference, call: Call | None = None
+) -> dict[str, Any]:
+    talking = (
+        conference.is_live
+        and participant.status == Participant.Status.JOINED
+        and conference.floor_call_control_id == participant.call_control_id
+    )
+    return {
+        "call_control_id": participant.call_control_id,
+        "call_leg_id": participant.call_leg_id,
+        "call_session_id": participant.call_session_id,
+        **_caller(call),
+        "status": participant.status,
+        "muted": participant.muted,
+        "on_hold": participant.on_hold,
+        "supervisor_role": participant.supervisor_role,
+        "whisper_call_control_ids": participant.whisper_call_control_ids,
+        "joined_at": iso(participant.joined_at),
+        "left_at": iso(participant.left_at),
+        "talking": talking,
+        # Closed spans only; while talking the page adds the time since `talk_since`.
+        "talk_seconds": round(participant.talk_seconds, 3),
+        "talk_since": iso(conference.floor_at) if talking else None,
+        "playing": participant.playing,
+        "playback_media": participant.playback_media,
+        "speaking": participant.speaking,
+    }
+
+
+def recording_dict(recording: Recording) -> dict[str, Any]:
+    return {
+        "recording_id": recording.recording_id,
+        "format": recording.format,
+        "channels": recording.channels,
+        "started_at": iso(recording.started_at),
+        "ended_at": iso(recording.ended_at),
+        "duration_seconds": recording.duration_seconds,
+        "recording_urls": recording.download_urls,
+        "public_recording_urls": recording.public_urls,
+    }
+
+
+def conference_summary(conference: Conference, participant_count: int | None = None) -> dict[str, Any]:
+    """The conference without its legs: what the board and list show."""
+    return {
+        "id": conference.telnyx_id,
+        "name": conference.name,
+        "status": conference.status,
+        "end_reason": conference.end_reason,
+        "region": conference.region,
+        "created_at": iso(conference.created_at),
+        "started_at": iso(conference.started_at),
+        "ended_at": iso(conference.ended_at),
+        "creator_call_control_id": conference.creator_call_control_id,
+        "floor_call_control_id": conference.floor_call_control_id if conference.is_live else "",
+        "floor_since": iso(conference.floor_at)
+        if conference.is_live and conference.floor_call_control_id
+        else None,
+        "playing": conference.playing,
+        "playback_media": conference.playback_media,
+        "playback_since": iso(conference.playback_at) if conference.playing else None,
+        "speaking": conference.speaking,
+        "speak_since": iso(conference.speak_at) if conference.speaking else None,
+        "recording": conference.recording_status,
+        "recording_since": iso(conference.recording_at)
+        if conference.recording_status != Conference.RecordingStatus.IDLE
+        else None,
+        "participant_count": participant_count,
+    }
+
+
+def calls_by_control_id(call_control_ids: Iterable[str]) -> dict[str, Call]:
+    ids = list(call_control_ids)
+    if not ids:
+        return {}
+    return {call.call_control_id: call for call in Call.objects.filter(call_control_id__in=ids)}
+
+
+def conference_dict(conference: Conference) -> dict[str, Any]:
+    """The conference with its legs and recordings, in a constant number of queries."""
+    participants = list(conference.participants.all())
+    recordings = list(conference.recordings.all())
+    calls = calls_by_control_id(p.call_control_id for p in participants)
+    active = sum(1 for p in participants if p.status != Participant.Status.LEFT)
+    return {
+        **conference_summary(conference, active),
+        "participants": [participant_dict(p, conference, calls.get(p.call_control_id)) for p in participants],
+        "recordings": [recording_dict(r) for r in recordings],
+    }
+
+
+def conferences_with_counts(queryset):
+    return queryset.prefetch_related(
+        Prefetch(
+            "participants",
+            queryset=Participant.objects.exclude(status=Participant.Status.LEFT).only("id", "conference_id"),
+            to_attr="active_participants",
+        )
+    )
+
+
+def waiting_call_dict(entry: WaitingCall, position: int, call: Call | None, now: datetime) -> dict[str, Any]:
+    return {
+        "call_control_id": entry.call_control_id,
+        "queue": entry.queue_name,
+        "position": position,
+        **_caller(call),
+        "enqueued_at": iso(entry.enqueued_at),
+        "wait_seconds": round((now - entry.enqueued_at).total_seconds(), 1) if entry.enqueued_at else None,
+        "queue_avg_wait_secs": entry.queue_avg_wait_secs,
+    }
+
+
+def queues_dict(now: datetime | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Calls waiting now, by queue; positions follow the order in which they were enqueued."""
+    now = now or timezone.now()
+    waiting = list(
+        WaitingCall.objects.filter(status=WaitingCall.Status.WAITING).order_by(
+            "queue_name", "enqueued_at", "id"
+        )
+    )
+    calls = calls_by_control_id(entry.call_control_id for entry in waiting)
+    queues: dict[str, list[dict[str, Any]]] = {}
+    for entry in waiting:
+        members = queues.setdefault(entry.queue_name, [])
+        members.append(waiting_call_dict(entry, len(members) + 1, calls.get(entry.call_control_id), now))
+    return queues
