@@ -148,6 +148,9 @@ class FloorChange(models.Model):
         ]
         ordering = ["occurred_at", "call_control_id"]
 
+    def __str__(self) -> str:
+        return f"{self.call_control_id} took the floor at {self.occurred_at:%H:%M:%S}"
+
 
 class Call(models.Model):
     """A call leg as the call-lifecycle webhooks describe it (caller, callee, hangup)."""
