@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import async_to_sync
+
+from tests.telnyx_events import TEST_PUBLIC_KEY, encode, sign
+
+
+@pytest.fixture(autouse=True)
+def _telnyx_settings(settings):
+    settings.TELNYX_PUBLIC_KEY = TEST_PUBLIC_KEY
+    settings.TELNYX_API_KEY = "KEY_TEST"
+
+
+class AsgiResponse:
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes):
+        self.status_code = status
+        self.headers = {k.decode().lower(): v.decode() for k, v in headers}
+        self.content = body
+
+    def json(self):
+        import json
+
+        return json.loads(self.content)
+
+
+def asgi_request(
+    method: str,
+    path: str,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    chunks: list[bytes] | None = None,
+) -> AsgiResponse:
+    """One HTTP request through the real ASGI application (the webhook endpoint lives there)."""
+    from moderator.asgi import application
+
+    raw_headers = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    messages = (
+        [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
+        if chunks
+        else [{"type": "http.request", "body": body, "more_body": False}]
+    )
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": raw_headers,
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+    }
+    sent: list[dict] = []
+
+    async def run():
+        queue = list(messages)
+
+        async def receive():
+            return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+        async def send(message):
+            sent.append(message)
+
+        await application(scope, receive, send)
+
+    # async_to_sync from this (test) thread: the app's database work runs back in this thread,
+    # inside the test's transaction.
+    async_to_sync(run)()
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body_out = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return AsgiResponse(start["status"], start.get("headers", []), body_out)
+
+
+def post_webhook(
+    document, *, headers: dict[str, str] | None = None, timestamp: int | None = None
+) -> AsgiResponse:
+    body = document if isinstance(document, bytes) else encode(document)
+    return asgi_request(
+        "POST", "/webhooks/telnyx", body, headers if headers is not None else sign(body, timestamp)
+    )
+
+
+@pytest.fixture
+def deliver(db):
+    """Deliver signed webhooks through the real endpoint; asserts each is acknowledged."""
+
+    def _deliver(*documents):
+        responses = [post_webhook(d) for d in documents]
+        for response in responses:
+            assert response.status_code == 200, response.content
+        return responses
+
+    return _deliver
+
+
+@pytest.fixture
+def moderator_user(django_user_model):
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user("mod", password="pw-mod-123456")
+    user.user_permissions.add(Permission.objects.get(codename="moderate_conference"))
+    return user
+
+
+@pytest.fixture
+def observer_user(django_user_model):
+    return django_user_model.objects.create_user("watcher", password="pw-watch-123456")
+
+
+@pytest.fixture
+def moderator_client(client, moderator_user):
+    client.force_login(moderator_user)
+    return client
+
+
+@pytest.fixture
+def observer_client(client, observer_user):
+    client.force_login(observer_user)
+    return client
