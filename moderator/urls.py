@@ -10,4 +10,5 @@ urlpatterns = [
     path("api/conferences", api.conference_list, name="api-conference-list"),
     path("api/conferences/<str:telnyx_id>", api.conference_detail, name="api-conference-detail"),
     path("api/queues", api.queue_list, name="api-queue-list"),
+    path("", include("moderator.action_api")),
 ]

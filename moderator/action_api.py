@@ -1,0 +1,3 @@
+"""Moderator actions API (filled by the actions work)."""
+
+urlpatterns: list = []
