@@ -363,12 +363,15 @@ def _int(payload: dict[str, Any], key: str) -> int | None:
 def _call_enqueued(event: TelnyxEvent, when: datetime, changes: Changes) -> None:
     entry = _waiting_entry(event.payload)
     entry.enqueued_at = _earliest(entry.enqueued_at, when)
-    if _later(when, entry.status_at):
+    newer = _later(when, entry.status_at)
+    if newer:
         entry.status = WaitingCall.Status.WAITING
         entry.status_at = when
         entry.left_at = None
         entry.leave_reason = ""
         entry.position = _int(event.payload, "current_position")
+    if newer or entry.queue_avg_wait_secs is None:
+        # Only the enqueue event carries the queue's average wait; a dequeue must not hide it.
         entry.queue_avg_wait_secs = _int(event.payload, "queue_avg_wait_time_secs")
     _clamp_waiting(entry)
     entry.save()

@@ -1,0 +1,297 @@
+"""The Django admin: the administrators' view of every record (read-mostly: Telnyx owns the state)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from django.contrib import admin, messages
+from django.http import HttpResponse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from moderator import store
+from moderator.models import (
+    Call,
+    Conference,
+    ModeratorAction,
+    Participant,
+    Recording,
+    WaitingCall,
+    WebhookEvent,
+)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class ParticipantInline(admin.TabularInline):
+    """Attendance: who, joined, left, time in conference, talk time."""
+
+    model = Participant
+    extra = 0
+    can_delete = False
+    fields = (
+        "call_control_id",
+        "caller",
+        "status",
+        "joined_at",
+        "left_at",
+        "time_in_conference",
+        "talk_time",
+        "muted",
+        "on_hold",
+        "supervisor_role",
+    )
+    readonly_fields = fields
+    verbose_name_plural = "Attendance"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="caller")
+    def caller(self, participant: Participant) -> str:
+        call = Call.objects.filter(call_control_id=participant.call_control_id).first()
+        return str(call) if call else "—"
+
+    @admin.display(description="time in conference")
+    def time_in_conference(self, participant: Participant) -> str:
+        return _duration(participant.seconds_in_conference())
+
+    @admin.display(description="talk time")
+    def talk_time(self, participant: Participant) -> str:
+        return _duration(participant.talk_seconds)
+
+
+class RecordingInline(admin.TabularInline):
+    model = Recording
+    extra = 0
+    can_delete = False
+    fields = ("recording_id", "format", "channels", "started_at", "ended_at", "links")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="files")
+    def links(self, recording: Recording):
+        urls = [(fmt, url) for fmt, url in {**recording.public_urls, **recording.download_urls}.items() if url]
+        return format_html_join(" ", '<a href="{}">{}</a>', ((url, fmt) for fmt, url in urls)) or "—"
+
+
+@admin.register(Conference)
+class ConferenceAdmin(admin.ModelAdmin):
+    list_display = (
+        "__str__",
+        "telnyx_id",
+        "status",
+        "end_reason",
+        "started_at",
+        "ended_at",
+        "recording_status",
+    )
+    list_filter = ("status", "end_reason", "recording_status")
+    search_fields = ("telnyx_id", "name", "participants__call_control_id")
+    date_hierarchy = "first_seen_at"
+    readonly_fields = [f.name for f in Conference._meta.fields if f.name != "name"]
+    inlines = [ParticipantInline, RecordingInline]
+    actions = ["export_attendance_csv"]
+
+    @admin.action(description="Export attendance as CSV")
+    def export_attendance_csv(self, request, queryset):
+        response = HttpResponse(content_type="text/csv")
+        response["Content-Disposition"] = (
+            f'attachment; filename="attendance-{timezone.now():%Y%m%d-%H%M%S}.csv"'
+        )
+        writer = csv.writer(response)
+        writer.writerow(
+            [
+                "conference_id",
+                "conference_name",
+                "call_control_id",
+                "from",
+                "to",
+                "status",
+                "joined_at",
+                "left_at",
+                "seconds_in_conference",
+                "talk_seconds",
+            ]
+        )
+        participants = Participant.objects.filter(conference__in=queryset).select_related("conference")
+        calls = {
+            c.call_control_id: c
+            for c in Call.objects.filter(call_control_id__in=participants.values("call_control_id"))
+        }
+        for p in participants.order_by("conference_id", "joined_at", "id"):
+            call = calls.get(p.call_control_id)
+            writer.writerow(
+                [
+                    p.conference.telnyx_id,
+                    p.conference.name,
+                    p.call_control_id,
+                    call.from_number if call else "",
+                    call.to_number if call else "",
+                    p.status,
+                    p.joined_at.isoformat() if p.joined_at else "",
+                    p.left_at.isoformat() if p.left_at else "",
+                    round(p.seconds_in_conference(), 1),
+                    round(p.talk_seconds, 1),
+                ]
+            )
+        return response
+
+
+@admin.register(Participant)
+class ParticipantAdmin(admin.ModelAdmin):
+    list_display = (
+        "call_control_id",
+        "conference",
+        "status",
+        "joined_at",
+        "left_at",
+        "muted",
+        "on_hold",
+        "supervisor_role",
+        "talk_seconds",
+    )
+    list_filter = ("status", "muted", "on_hold", "supervisor_role")
+    search_fields = (
+        "call_control_id",
+        "call_leg_id",
+        "call_session_id",
+        "conference__telnyx_id",
+        "conference__name",
+    )
+    list_select_related = ("conference",)
+    raw_id_fields = ("conference",)
+
+
+@admin.register(Call)
+class CallAdmin(admin.ModelAdmin):
+    list_display = (
+        "call_control_id",
+        "from_number",
+        "to_number",
+        "direction",
+        "state",
+        "started_at",
+        "ended_at",
+        "hangup_cause",
+        "routing_note",
+    )
+    list_filter = ("state", "direction", "hangup_cause")
+    search_fields = ("call_control_id", "from_number", "to_number", "call_session_id")
+
+
+@admin.register(WaitingCall)
+class WaitingCallAdmin(admin.ModelAdmin):
+    list_display = (
+        "call_control_id",
+        "queue_name",
+        "status",
+        "enqueued_at",
+        "left_at",
+        "leave_reason",
+        "wait_time_secs",
+    )
+    list_filter = ("status", "queue_name", "leave_reason")
+    search_fields = ("call_control_id", "queue_name")
+
+
+@admin.register(Recording)
+class RecordingAdmin(admin.ModelAdmin):
+    list_display = ("recording_id", "conference", "format", "channels", "started_at", "ended_at")
+    list_filter = ("format", "channels")
+    search_fields = ("recording_id", "conference__telnyx_id", "conference__name")
+    list_select_related = ("conference",)
+    raw_id_fields = ("conference",)
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(admin.ModelAdmin):
+    """Read-only: what Telnyx sent is evidence. Failed events can be replayed."""
+
+    list_display = (
+        "event_type",
+        "event_id",
+        "occurred_at",
+        "received_at",
+        "status",
+        "conference_telnyx_id",
+        "attempt",
+    )
+    list_filter = ("status", "event_type")
+    search_fields = ("event_id", "conference_telnyx_id", "call_control_id")
+    date_hierarchy = "received_at"
+    fields = (
+        "event_id",
+        "event_type",
+        "status",
+        "error",
+        "occurred_at",
+        "received_at",
+        "attempt",
+        "conference_telnyx_id",
+        "call_control_id",
+        "pretty_raw",
+    )
+    readonly_fields = fields
+    actions = ["replay"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="raw JSON")
+    def pretty_raw(self, event: WebhookEvent):
+        try:
+            text = json.dumps(json.loads(event.raw), indent=2, sort_keys=True)
+        except ValueError:
+            text = event.raw
+        return format_html('<pre style="white-space: pre-wrap; max-width: 80em">{}</pre>', text)
+
+    @admin.action(description="Replay (apply again)", permissions=["view"])
+    def replay(self, request, queryset):
+        outcomes = [store.replay(event) for event in queryset.order_by("occurred_at", "id")]
+        failed = outcomes.count(store.FAILED)
+        level = messages.WARNING if failed else messages.SUCCESS
+        self.message_user(request, f"Replayed {len(outcomes)} event(s); {failed} failed.", level)
+
+
+@admin.register(ModeratorAction)
+class ModeratorActionAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "user",
+        "action",
+        "conference_telnyx_id",
+        "outcome",
+        "http_status",
+        "telnyx_error_code",
+        "latency_ms",
+    )
+    list_filter = ("outcome", "action", "telnyx_error_code", "user")
+    search_fields = (
+        "conference_telnyx_id",
+        "call_control_ids",
+        "error_detail",
+        "command_id",
+        "user__username",
+    )
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in ModeratorAction._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
