@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 from asgiref.sync import async_to_sync
 
@@ -121,3 +123,17 @@ def moderator_client(client, moderator_user):
 def observer_client(client, observer_user):
     client.force_login(observer_user)
     return client
+
+
+REQUIRE_ALL = os.environ.get("REQUIRE_ALL") == "1"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """With REQUIRE_ALL=1 (CI), a test skipped for a missing dependency is a failure."""
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_ALL and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.longrepr = f"skipped, but REQUIRE_ALL=1 forbids skips: {reason}"
