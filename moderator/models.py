@@ -25,6 +25,10 @@ class Conference(models.Model):
 
     telnyx_id = models.CharField("Telnyx id", max_length=128, unique=True)
     name = models.CharField(max_length=255, blank=True)
+    room = models.ForeignKey(
+        "Room", null=True, blank=True, on_delete=models.SET_NULL, related_name="conferences",
+        help_text="The dial-in room this conference was started for, if any.",
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.INIT, db_index=True)
     end_reason = models.CharField(max_length=64, blank=True)
     region = models.CharField(max_length=32, blank=True)
@@ -297,3 +301,72 @@ class ModeratorAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} by {self.user or 'system'}: {self.outcome}"
+
+
+class Room(models.Model):
+    """A dial-in room: calls to its numbers are answered and routed into its conference."""
+
+    class Beep(models.TextChoices):
+        ALWAYS = "always", "always"
+        NEVER = "never", "never"
+        ON_ENTER = "on_enter", "on enter"
+        ON_EXIT = "on_exit", "on exit"
+
+    class Region(models.TextChoices):
+        AUSTRALIA = "Australia", "Australia"
+        EUROPE = "Europe", "Europe"
+        MIDDLE_EAST = "Middle East", "Middle East"
+        US = "US", "US"
+
+    name = models.CharField(max_length=255, unique=True)
+    waiting_room = models.BooleanField(
+        default=False, help_text="Callers wait in the room's Telnyx queue until a moderator admits them."
+    )
+    moderator_numbers = models.JSONField(
+        default=list, blank=True, help_text="Callers from these numbers (E.164) join as moderators."
+    )
+    is_default = models.BooleanField(
+        default=False, help_text="Calls to numbers no room claims are routed here instead of hung up."
+    )
+    beep_enabled = models.CharField(max_length=16, choices=Beep.choices, default=Beep.NEVER)
+    hold_audio_url = models.URLField(max_length=1024, blank=True)
+    max_participants = models.PositiveIntegerField(null=True, blank=True)
+    region = models.CharField(max_length=16, choices=Region.choices, blank=True)
+    record_automatically = models.BooleanField(default=False)
+    start_on_moderator = models.BooleanField(
+        "start when a moderator joins", default=False,
+        help_text="Others hear hold audio until a moderator is in the conference.",
+    )
+    end_on_last_moderator_exit = models.BooleanField("end when the last moderator leaves", default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def queue_name(self) -> str:
+        return f"room-{self.pk}-waiting"
+
+
+class RoomNumber(models.Model):
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="numbers")
+    number = models.CharField(max_length=64, unique=True, help_text="The called number, E.164 (+15550100).")
+
+    class Meta:
+        ordering = ["number"]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class UserProfile(models.Model):
+    """A dashboard user's phone: their leg is "me" in the live view, and calls from it moderate."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
+    phone_number = models.CharField(max_length=64, blank=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.phone_number or 'no phone'}"
