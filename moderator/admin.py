@@ -17,6 +17,9 @@ from moderator.models import (
     ModeratorAction,
     Participant,
     Recording,
+    Room,
+    RoomNumber,
+    UserProfile,
     WaitingCall,
     WebhookEvent,
 )
@@ -81,7 +84,9 @@ class RecordingInline(admin.TabularInline):
 
     @admin.display(description="files")
     def links(self, recording: Recording):
-        urls = [(fmt, url) for fmt, url in {**recording.public_urls, **recording.download_urls}.items() if url]
+        urls = [
+            (fmt, url) for fmt, url in {**recording.public_urls, **recording.download_urls}.items() if url
+        ]
         return format_html_join(" ", '<a href="{}">{}</a>', ((url, fmt) for fmt, url in urls)) or "—"
 
 
@@ -295,3 +300,53 @@ class ModeratorActionAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+class RoomNumberInline(admin.TabularInline):
+    model = RoomNumber
+    extra = 1
+
+
+@admin.register(Room)
+class RoomAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "dial_in_numbers",
+        "waiting_room",
+        "is_default",
+        "start_on_moderator",
+        "record_automatically",
+    )
+    list_filter = ("waiting_room", "is_default", "record_automatically")
+    search_fields = ("name", "numbers__number")
+    inlines = [RoomNumberInline]
+    fieldsets = (
+        (None, {"fields": ("name", "moderator_numbers", "waiting_room", "is_default")}),
+        (
+            "Conference options",
+            {
+                "fields": (
+                    "beep_enabled",
+                    "hold_audio_url",
+                    "max_participants",
+                    "region",
+                    "record_automatically",
+                    "start_on_moderator",
+                    "end_on_last_moderator_exit",
+                )
+            },
+        ),
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("numbers")
+
+    @admin.display(description="dial-in numbers")
+    def dial_in_numbers(self, room: Room) -> str:
+        return ", ".join(n.number for n in room.numbers.all()) or "—"
+
+
+@admin.register(UserProfile)
+class UserProfileAdmin(admin.ModelAdmin):
+    list_display = ("user", "phone_number")
+    search_fields = ("user__username", "phone_number")
