@@ -7,6 +7,8 @@ from asgiref.sync import async_to_sync
 
 from tests.telnyx_events import TEST_PUBLIC_KEY, encode, sign
 
+pytest_plugins = ["tests.fixtures_simulator"]
+
 
 @pytest.fixture(autouse=True)
 def _telnyx_settings(settings):

@@ -1,0 +1,150 @@
+"""The demo scenario: an endless, seeded flow of conference life, driven through the simulator's own
+state machine so that what the simulator reports and the webhooks it sends always agree."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+
+from moderator.simulator.state import ApiError, SimCall, TelnyxState
+
+logger = logging.getLogger(__name__)
+
+ROOM_NAMES = ["Sales standup", "Support escalations", "Board prep", "Customer onboarding", "Incident bridge"]
+QUEUE = "support"
+
+
+class DemoScenario:
+    def __init__(
+        self,
+        state: TelnyxState,
+        *,
+        seed: int | None = None,
+        tick: float = 1.2,
+        dial_in_numbers: list[str] | None = None,
+        moderator_numbers: list[str] | None = None,
+    ):
+        self.state = state
+        self.random = random.Random(seed)
+        self.tick = tick
+        self.dial_in_numbers = dial_in_numbers or []
+        self.moderator_numbers = moderator_numbers or ["+15550199"]
+        self._task: asyncio.Task | None = None
+        self._names = 0
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self.run())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                self.step()
+            except ApiError as error:
+                logger.debug("scenario step refused: %s", error.detail)
+            except Exception:  # noqa: BLE001 - the demo must keep running
+                logger.exception("scenario step failed")
+            await asyncio.sleep(self.random.uniform(0.5, 1.5) * self.tick)
+
+    # --- one step ---------------------------------------------------------------------------
+
+    def phone(self) -> str:
+        return f"+1555{self.random.randint(2000000, 9999999)}"
+
+    def live(self):
+        return [c for c in self.state.conferences.values() if c.active]
+
+    def step(self) -> None:
+        if self.dial_in_numbers:
+            self.dial_in_step()
+            return
+        live = self.live()
+        if len(live) < 2 or (len(live) < 4 and self.random.random() < 0.05):
+            self.start_conference()
+            return
+        conference = self.random.choice(live)
+        joined = conference.joined()
+        roll = self.random.random()
+        if roll < 0.30 and joined:
+            self.state.talk(self.random.choice(joined).call)
+        elif roll < 0.42 and len(joined) < 8:
+            call = self.state.new_call(self.phone(), "+15550100")
+            self.state.join(conference.id, {"call_control_id": call.call_control_id})
+        elif roll < 0.50 and len(joined) > 2:
+            self.state.hangup(self.random.choice(joined[1:]).call)
+        elif roll < 0.56:
+            self.state.play(conference.id, {"audio_url": "https://example.com/announcement.mp3"})
+        elif roll < 0.61:
+            self.state.speak(
+                conference.id,
+                {
+                    "payload": "This call is being recorded for quality purposes.",
+                    "voice": "female",
+                    "language": "en-US",
+                },
+            )
+        elif roll < 0.66:
+            if conference.recording:
+                self.state.record_stop(conference.id, {})
+            else:
+                self.state.record_start(conference.id, {"format": "mp3", "channels": "single"})
+        elif roll < 0.76:
+            call = self.state.new_call(self.phone(), "+15550111")
+            self.state.enqueue(call.call_control_id, {"queue_name": QUEUE})
+        elif roll < 0.84 and self.state.queues.get(QUEUE) and self.state.queues[QUEUE].calls:
+            waiting: SimCall = self.state.queues[QUEUE].calls[0][0]
+            self.state.join(conference.id, {"call_control_id": waiting.call_control_id})
+        elif roll < 0.87 and self.state.queues.get(QUEUE) and self.state.queues[QUEUE].calls:
+            self.state.hangup(self.random.choice(self.state.queues[QUEUE].calls)[0])
+        elif roll < 0.89 and len(live) > 2:
+            self.state.end(conference.id, {})
+
+    def start_conference(self) -> None:
+        name = ROOM_NAMES[self._names % len(ROOM_NAMES)]
+        self._names += 1
+        if any(c.name == name for c in self.live()):
+            name = f"{name} {self._names}"
+        host = self.state.new_call(self.phone(), "+15550100")
+        created = self.state.create_conference({"call_control_id": host.call_control_id, "name": name})
+        for _ in range(self.random.randint(1, 3)):
+            call = self.state.new_call(self.phone(), "+15550100")
+            self.state.join(created["data"]["id"], {"call_control_id": call.call_control_id})
+
+    def dial_in_step(self) -> None:
+        """Dial-in mode: callers ring the room numbers; the dashboard answers and routes them."""
+        in_conference = [c for c in self.state.calls.values() if c.alive and c.conference_id]
+        ringing_or_parked = [
+            c
+            for c in self.state.calls.values()
+            if c.alive and c.state == "answered" and not c.conference_id and not c.queue_name
+        ]
+        roll = self.random.random()
+        live_calls = sum(1 for c in self.state.calls.values() if c.alive)
+        if roll < 0.25 and live_calls < 12:
+            moderator_present = any(
+                c.from_number in self.moderator_numbers for c in self.state.calls.values() if c.alive
+            )
+            caller = (
+                self.random.choice(self.moderator_numbers)
+                if not moderator_present and self.random.random() < 0.5
+                else self.phone()
+            )
+            self.state.new_call(caller, self.random.choice(self.dial_in_numbers), answer=False)
+        elif roll < 0.65 and in_conference:
+            self.state.talk(self.random.choice(in_conference).call)
+        elif roll < 0.72 and len(in_conference) > 2:
+            self.state.hangup(
+                self.random.choice(
+                    [c for c in in_conference if c.from_number not in self.moderator_numbers] or in_conference
+                )
+            )
+        elif roll < 0.76 and ringing_or_parked:
+            self.state.hangup(self.random.choice(ringing_or_parked))
+        elif roll < 0.80:
+            waiting = [c for q in self.state.queues.values() for c, _ in q.calls]
+            if len(waiting) > 3:
+                self.state.hangup(self.random.choice(waiting))

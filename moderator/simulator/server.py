@@ -1,0 +1,449 @@
+"""The simulator's HTTP side: Telnyx's API under /v2/, the phone side and test controls under /sim/.
+
+/sim/ endpoints (JSON):
+- ``POST /sim/calls {"from", "to"}`` → 201, an answered call (call.initiated + call.answered sent);
+- ``POST /sim/calls/inbound {"from", "to"}`` → 201, a ringing call: call.initiated is sent and the call
+  waits for ``/v2/calls/<id>/actions/answer`` (then call.answered) or hangs up after the ring timeout;
+- ``POST /sim/calls/<call_control_id>/hangup`` and ``/talk`` (the leg takes the floor);
+- ``GET /sim/state``: calls, conferences, participants, queues, recordings, webhooks with their delivery
+  attempts, and every API request received;
+- ``POST /sim/faults {"path", "method", "mode", "status", "code", "title", "detail", "times", "delay"}``:
+  the next ``times`` requests whose path matches ``path`` (fnmatch pattern, e.g.
+  ``/v2/conferences/*/actions/mute``) answer ``status`` with a Telnyx error body (mode ``error``), hang
+  for ``delay`` seconds (mode ``timeout``) or have their connection closed (mode ``disconnect``);
+  ``DELETE /sim/faults`` clears them;
+- ``POST /sim/reset``: forget everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from moderator.simulator.state import ApiError, TelnyxState, iso, not_found, now
+from moderator.simulator.webhooks import DeliveryOptions, WebhookSender
+
+logger = logging.getLogger(__name__)
+
+STATE = web.AppKey("state", TelnyxState)
+SENDER = web.AppKey("sender", WebhookSender)
+CONFIG = web.AppKey("config", "SimulatorConfig")
+FAULTS = web.AppKey("faults", list)
+REQUESTS = web.AppKey("requests", list)
+
+
+@dataclass
+class SimulatorConfig:
+    api_key: str
+    media_seconds: float = 3.0
+    ring_timeout: float = 30.0
+
+
+def error_response(error: ApiError) -> web.Response:
+    return web.json_response(error.body(), status=error.status)
+
+
+def unauthorized() -> web.Response:
+    return web.json_response(
+        {
+            "errors": [
+                {
+                    "code": "10009",
+                    "title": "Authentication failed",
+                    "detail": "The required authentication headers were either invalid or not included in the request.",
+                    "meta": {"url": "https://developers.telnyx.com/docs/overview/errors/10009"},
+                }
+            ]
+        },
+        status=401,
+    )
+
+
+@web.middleware
+async def telnyx_middleware(request: web.Request, handler) -> web.StreamResponse:
+    """For /v2/: log the request, apply injected faults, check the bearer key, map ApiError."""
+    if not request.path.startswith("/v2/"):
+        return await handler(request)
+    body_text = await request.text()
+    entry = {
+        "method": request.method,
+        "path": request.path,
+        "query": dict(request.query),
+        "body": body_text[:4000],
+        "at": iso(now()),
+    }
+    request.app[REQUESTS].append(entry)
+    for fault in request.app[FAULTS]:
+        if (
+            fault["times"] > 0
+            and fault["method"] in (request.method, "*")
+            and fnmatch.fnmatchcase(request.path, fault["path"])
+        ):
+            fault["times"] -= 1
+            entry["fault"] = fault["mode"]
+            if fault["mode"] == "timeout":
+                await asyncio.sleep(fault["delay"])
+                return web.json_response(
+                    {
+                        "errors": [
+                            {"code": "90000", "title": "Gateway timeout", "detail": "Simulated timeout."}
+                        ]
+                    },
+                    status=504,
+                )
+            if fault["mode"] == "disconnect":
+                request.transport.close()
+                raise ConnectionResetError("simulated disconnect")
+            return web.json_response(
+                {"errors": [{"code": fault["code"], "title": fault["title"], "detail": fault["detail"]}]},
+                status=fault["status"],
+            )
+    if request.headers.get("Authorization") != f"Bearer {request.app[CONFIG].api_key}":
+        entry["status"] = 401
+        return unauthorized()
+    try:
+        response = await handler(request)
+    except ApiError as error:
+        response = error_response(error)
+    entry["status"] = response.status
+    return response
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    text = await request.text()
+    if not text.strip():
+        return {}
+    try:
+        body = json.loads(text)
+    except ValueError:
+        raise ApiError(400, "10002", "Invalid request", "The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "10002", "Invalid request", "The request body must be a JSON object.")
+    return body
+
+
+def page(request: web.Request, items: list[Any]) -> dict[str, Any]:
+    def number(names: tuple[str, ...], default: int) -> int:
+        for name in names:
+            value = request.query.get(name)
+            if value is not None:
+                if not value.isdigit() or int(value) < 1:
+                    raise ApiError(
+                        422,
+                        "10033",
+                        "Value outside of range",
+                        f"{name} must be a positive integer",
+                        pointer=f"/{name}",
+                    )
+                return int(value)
+        return default
+
+    page_number = number(("page[number]", "page_number"), 1)
+    page_size = min(number(("page[size]", "page_size"), 20), 250)
+    total_pages = max(1, -(-len(items) // page_size))
+    start = (page_number - 1) * page_size
+    return {
+        "data": items[start : start + page_size],
+        "meta": {
+            "page_number": page_number,
+            "page_size": page_size,
+            "total_pages": total_pages,
+            "total_results": len(items),
+        },
+    }
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def command(method_name: str, *, key: str = "id", flag: tuple[str, bool] | None = None) -> Handler:
+    """A POST action that calls one TelnyxState method with the path id and the JSON body."""
+
+    async def handle(request: web.Request) -> web.Response:
+        state = request.app[STATE]
+        body = await json_body(request)
+        target = request.match_info[key]
+        if flag:
+            result = state.set_flag(target, body, *flag)
+        else:
+            result = getattr(state, method_name)(target, body)
+        return web.json_response(result)
+
+    return handle
+
+
+async def list_conferences(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    status = request.query.get("filter[status]")
+    if status and status not in ("init", "in_progress", "completed"):
+        raise ApiError(
+            422,
+            "10032",
+            "Invalid enumerated value",
+            "filter[status] must be init, in_progress or completed",
+            pointer="/filter[status]",
+        )
+    conferences = state.list_conferences(request.query.get("filter[name]"), status)
+    return web.json_response(page(request, [c.as_dict() for c in conferences]))
+
+
+async def create_conference(request: web.Request) -> web.Response:
+    return web.json_response(request.app[STATE].create_conference(await json_body(request)))
+
+
+async def retrieve_conference(request: web.Request) -> web.Response:
+    conference = request.app[STATE].conference(request.match_info["id"], active=False)
+    return web.json_response({"data": conference.as_dict()})
+
+
+async def list_participants(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    conference = state.conference(request.match_info["id"], active=False)
+    participants = list(conference.participants.values())
+    for key, attribute in (("filter[muted]", "muted"), ("filter[on_hold]", "on_hold")):
+        if key in request.query:
+            wanted = request.query[key] == "true"
+            participants = [p for p in participants if getattr(p, attribute) is wanted]
+    return web.json_response(page(request, [state.participant_dict(p, conference) for p in participants]))
+
+
+async def retrieve_participant(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    participant = state.find_participant(request.match_info["id"], request.match_info["participant_id"])
+    return web.json_response({"data": state.single_participant_dict(participant)})
+
+
+async def update_participant(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    participant = state.update_participant(
+        request.match_info["id"], request.match_info["participant_id"], await json_body(request)
+    )
+    return web.json_response({"data": state.single_participant_dict(participant)})
+
+
+async def list_queues(request: web.Request) -> web.Response:
+    return web.json_response(page(request, [q.as_dict() for q in request.app[STATE].queues.values()]))
+
+
+def _queue(request: web.Request):
+    queue = request.app[STATE].queues.get(request.match_info["name"])
+    if queue is None:
+        raise not_found("queue")
+    return queue
+
+
+async def retrieve_queue(request: web.Request) -> web.Response:
+    return web.json_response({"data": _queue(request).as_dict()})
+
+
+async def list_queue_calls(request: web.Request) -> web.Response:
+    queue = _queue(request)
+    return web.json_response(page(request, [queue.call_dict(c, t) for c, t in queue.calls]))
+
+
+async def retrieve_queue_call(request: web.Request) -> web.Response:
+    queue = _queue(request)
+    for call, enqueued_at in queue.calls:
+        if call.call_control_id == request.match_info["call_control_id"]:
+            return web.json_response({"data": queue.call_dict(call, enqueued_at)})
+    raise not_found("queue call")
+
+
+# --- /sim/ ----------------------------------------------------------------------------------------
+
+
+async def sim_body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": "body is not JSON"}), content_type="application/json"
+        ) from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": "body must be an object"}), content_type="application/json"
+        )
+    return body
+
+
+def _new_call(answer: bool) -> Handler:
+    async def handle(request: web.Request) -> web.Response:
+        body = await sim_body(request)
+        if not body.get("from") or not body.get("to"):
+            return web.json_response({"error": "from and to are required"}, status=400)
+        call = request.app[STATE].new_call(str(body["from"]), str(body["to"]), answer=answer)
+        return web.json_response({**call.ids(), "state": call.state}, status=201)
+
+    return handle
+
+
+def _sim_call(request: web.Request):
+    call = request.app[STATE].calls.get(request.match_info["call_control_id"])
+    if call is None:
+        raise web.HTTPNotFound(text=json.dumps({"error": "no such call"}), content_type="application/json")
+    return call
+
+
+async def sim_hangup(request: web.Request) -> web.Response:
+    try:
+        request.app[STATE].hangup(_sim_call(request))
+    except ApiError as error:
+        return error_response(error)
+    return web.json_response({"result": "ok"})
+
+
+async def sim_talk(request: web.Request) -> web.Response:
+    try:
+        request.app[STATE].talk(_sim_call(request))
+    except ApiError as error:
+        return error_response(error)
+    return web.json_response({"result": "ok"})
+
+
+async def sim_state(request: web.Request) -> web.Response:
+    snapshot = request.app[STATE].snapshot()
+    snapshot["webhooks"] = [d.as_dict() for d in request.app[SENDER].deliveries]
+    snapshot["requests"] = request.app[REQUESTS]
+    return web.json_response(snapshot)
+
+
+async def sim_add_fault(request: web.Request) -> web.Response:
+    body = await sim_body(request)
+    mode = body.get("mode", "error")
+    if mode not in ("error", "timeout", "disconnect") or not isinstance(body.get("path"), str):
+        return web.json_response(
+            {"error": "path is required; mode is error, timeout or disconnect"}, status=400
+        )
+    status = int(body.get("status", 500))
+    fault = {
+        "path": body["path"],
+        "method": body.get("method", "*"),
+        "mode": mode,
+        "status": status,
+        "code": str(body.get("code", "90000" if status >= 500 else "10005")),
+        "title": body.get("title", "Internal server error" if status >= 500 else "Request refused"),
+        "detail": body.get("detail", "Simulated failure."),
+        "times": int(body.get("times", 1)),
+        "delay": float(body.get("delay", 30.0)),
+    }
+    request.app[FAULTS].append(fault)
+    return web.json_response(fault, status=201)
+
+
+async def sim_clear_faults(request: web.Request) -> web.Response:
+    request.app[FAULTS].clear()
+    return web.json_response({"result": "ok"})
+
+
+async def sim_reset(request: web.Request) -> web.Response:
+    app = request.app
+    config = app[CONFIG]
+    app[STATE].__init__(
+        app[SENDER].emit,
+        app[STATE].schedule,
+        media_seconds=config.media_seconds,
+        ring_timeout=config.ring_timeout,
+    )
+    app[FAULTS].clear()
+    app[REQUESTS].clear()
+    app[SENDER].deliveries.clear()
+    return web.json_response({"result": "ok"})
+
+
+def create_app(sender: WebhookSender, config: SimulatorConfig) -> web.Application:
+    app = web.Application(middlewares=[telnyx_middleware], client_max_size=1024 * 1024)
+
+    def schedule(delay: float, callback: Callable[[], None]) -> None:
+        asyncio.get_running_loop().call_later(delay, callback)
+
+    app[CONFIG] = config
+    app[SENDER] = sender
+    app[STATE] = TelnyxState(
+        sender.emit, schedule, media_seconds=config.media_seconds, ring_timeout=config.ring_timeout
+    )
+    app[FAULTS] = []
+    app[REQUESTS] = []
+
+    async def close_sender(app: web.Application) -> None:
+        await app[SENDER].close()
+
+    app.on_cleanup.append(close_sender)
+
+    conference_actions = {
+        "join": command("join"),
+        "leave": command("leave"),
+        "end": command("end"),
+        "hold": command("", flag=("on_hold", True)),
+        "unhold": command("", flag=("on_hold", False)),
+        "mute": command("", flag=("muted", True)),
+        "unmute": command("", flag=("muted", False)),
+        "play": command("play"),
+        "stop": command("stop"),
+        "speak": command("speak"),
+        "record_start": command("record_start"),
+        "record_pause": command("record_pause"),
+        "record_resume": command("record_resume"),
+        "record_stop": command("record_stop"),
+        "send_dtmf": command("send_dtmf"),
+        "gather_using_audio": command("gather_using_audio"),
+        "update": command("update"),
+    }
+    routes = [
+        web.post("/v2/calls/{call_control_id}/actions/answer", command("answer", key="call_control_id")),
+        web.post(
+            "/v2/calls/{call_control_id}/actions/hangup", command("hangup_command", key="call_control_id")
+        ),
+        web.post("/v2/calls/{call_control_id}/actions/enqueue", command("enqueue", key="call_control_id")),
+        web.post(
+            "/v2/calls/{call_control_id}/actions/leave_queue", command("leave_queue", key="call_control_id")
+        ),
+        web.get("/v2/conferences", list_conferences),
+        web.post("/v2/conferences", create_conference),
+        web.get("/v2/conferences/{id}", retrieve_conference),
+        web.get("/v2/conferences/{id}/participants", list_participants),
+        web.get("/v2/conferences/{id}/participants/{participant_id}", retrieve_participant),
+        web.patch("/v2/conferences/{id}/participants/{participant_id}", update_participant),
+        *[
+            web.post(f"/v2/conferences/{{id}}/actions/{name}", handler)
+            for name, handler in conference_actions.items()
+        ],
+        web.get("/v2/queues", list_queues),
+        web.get("/v2/queues/{name}", retrieve_queue),
+        web.get("/v2/queues/{name}/calls", list_queue_calls),
+        web.get("/v2/queues/{name}/calls/{call_control_id}", retrieve_queue_call),
+        web.post("/sim/calls", _new_call(answer=True)),
+        web.post("/sim/calls/inbound", _new_call(answer=False)),
+        web.post("/sim/calls/{call_control_id}/hangup", sim_hangup),
+        web.post("/sim/calls/{call_control_id}/talk", sim_talk),
+        web.get("/sim/state", sim_state),
+        web.post("/sim/faults", sim_add_fault),
+        web.delete("/sim/faults", sim_clear_faults),
+        web.post("/sim/reset", sim_reset),
+    ]
+    app.add_routes(routes)
+    return app
+
+
+def build(
+    webhook_url: str | None, *, key, api_key: str, failover_url: str | None = None, **options
+) -> web.Application:
+    delivery_keys = {"timeout", "attempts", "backoff", "shuffle_window", "duplicate_rate", "seed"}
+    sender = WebhookSender(
+        key,
+        DeliveryOptions(
+            webhook_url=webhook_url,
+            failover_url=failover_url,
+            **{k: v for k, v in options.items() if k in delivery_keys},
+        ),
+    )
+    config = SimulatorConfig(
+        api_key=api_key, **{k: v for k, v in options.items() if k in ("media_seconds", "ring_timeout")}
+    )
+    return create_app(sender, config)

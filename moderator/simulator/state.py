@@ -1,0 +1,984 @@
+"""The simulator's Telnyx: calls, conferences and queues with Telnyx's semantics and error codes.
+
+Pure state, no I/O: every change that Telnyx reports by webhook is handed to ``emit(event_type,
+payload)``; the server delivers them. Mute, unmute, hold, unhold and supervisor-role updates emit
+nothing, as on Telnyx. Not thread-safe: the server calls it from one event loop.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+Emit = Callable[[str, dict[str, Any]], None]
+Schedule = Callable[[float, Callable[[], None]], None]
+
+CONNECTION_ID = "sim-connection-1"
+COMMAND_ID_WINDOW = timedelta(seconds=60)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="microseconds").replace("+00:00", "Z") if value else None
+
+
+class ApiError(Exception):
+    """An answer in Telnyx's error shape: ``{"errors": [{"code", "title", "detail"}]}``."""
+
+    def __init__(self, status: int, code: str, title: str, detail: str, pointer: str | None = None):
+        super().__init__(detail)
+        self.status, self.code, self.title, self.detail, self.pointer = status, code, title, detail, pointer
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "title": self.title, "detail": self.detail}
+        if self.pointer:
+            error["source"] = {"pointer": self.pointer}
+        return {"errors": [error]}
+
+
+def call_ended() -> ApiError:
+    return ApiError(
+        422, "90018", "Call has already ended", "This call is no longer active and can't receive commands."
+    )
+
+
+def conference_ended() -> ApiError:
+    return ApiError(
+        422,
+        "90019",
+        "Conference has already ended",
+        "This conference is no longer active and can't receive commands.",
+    )
+
+
+def conference_not_found() -> ApiError:
+    return ApiError(404, "90058", "Invalid conference_id", "The conference does not exist.")
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError(404, "10005", "Resource not found", f"The requested {what} could not be found.")
+
+
+def invalid(
+    pointer: str, detail: str, code: str = "10004", title: str = "Missing required parameter"
+) -> ApiError:
+    return ApiError(422, code, title, detail, pointer=f"/{pointer}")
+
+
+@dataclass
+class SimCall:
+    call_control_id: str
+    call_leg_id: str
+    call_session_id: str
+    from_number: str
+    to_number: str
+    direction: str
+    state: str = "ringing"  # ringing → answered → hangup
+    started_at: datetime = field(default_factory=now)
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    hangup_cause: str = ""
+    conference_id: str | None = None
+    queue_name: str | None = None
+    client_state: str | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.state != "hangup"
+
+    def ids(self) -> dict[str, Any]:
+        return {
+            "call_control_id": self.call_control_id,
+            "call_leg_id": self.call_leg_id,
+            "call_session_id": self.call_session_id,
+            "connection_id": CONNECTION_ID,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **self.ids(),
+            "from": self.from_number,
+            "to": self.to_number,
+            "direction": self.direction,
+            "state": self.state,
+            "started_at": iso(self.started_at),
+            "answered_at": iso(self.answered_at),
+            "ended_at": iso(self.ended_at),
+            "hangup_cause": self.hangup_cause,
+            "conference_id": self.conference_id,
+            "queue": self.queue_name,
+        }
+
+
+@dataclass
+class SimParticipant:
+    id: str
+    call: SimCall
+    conference_id: str
+    status: str = "joined"
+    muted: bool = False
+    on_hold: bool = False
+    supervisor_role: str = "none"
+    whisper_call_control_ids: list[str] = field(default_factory=list)
+    end_conference_on_exit: bool = False
+    soft_end_conference_on_exit: bool = False
+    beep_enabled: str = "never"
+    created_at: datetime = field(default_factory=now)
+    updated_at: datetime = field(default_factory=now)
+
+
+@dataclass
+class SimRecording:
+    id: str
+    format: str
+    channels: str
+    started_at: datetime
+    status: str = "recording"  # recording / paused
+
+
+@dataclass
+class SimConference:
+    id: str
+    name: str
+    creator: SimCall
+    status: str = "in_progress"
+    region: str = "US"
+    max_participants: int = 250
+    created_at: datetime = field(default_factory=now)
+    updated_at: datetime = field(default_factory=now)
+    duration_minutes: int | None = None
+    end_reason: str | None = None
+    ended_at: datetime | None = None
+    participants: dict[str, SimParticipant] = field(default_factory=dict)
+    recording: SimRecording | None = None
+    recordings: list[dict[str, Any]] = field(default_factory=list)
+    playing: dict[str, Any] | None = None
+    speaking: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self.status != "completed"
+
+    def joined(self) -> list[SimParticipant]:
+        return [p for p in self.participants.values() if p.status != "left"]
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "record_type": "conference",
+            "id": self.id,
+            "name": self.name,
+            "status": self.status,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+            "expires_at": iso(self.created_at + timedelta(minutes=self.duration_minutes or 240)),
+            "region": self.region,
+            "connection_id": CONNECTION_ID,
+        }
+        if self.end_reason:
+            body["end_reason"] = self.end_reason
+        return body
+
+    def payload(self) -> dict[str, Any]:
+        """What conference-wide webhooks carry about the conference."""
+        return {
+            "conference_id": self.id,
+            "connection_id": CONNECTION_ID,
+            "creator_call_session_id": self.creator.call_session_id,
+        }
+
+
+@dataclass
+class SimQueue:
+    name: str
+    id: str
+    max_size: int = 100
+    created_at: datetime = field(default_factory=now)
+    updated_at: datetime = field(default_factory=now)
+    calls: list[tuple[SimCall, datetime]] = field(default_factory=list)
+    waits: list[float] = field(default_factory=list)
+
+    def average_wait(self) -> int:
+        return int(sum(self.waits) / len(self.waits)) if self.waits else 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "record_type": "queue",
+            "id": self.id,
+            "name": self.name,
+            "current_size": len(self.calls),
+            "max_size": self.max_size,
+            "average_wait_time_secs": self.average_wait(),
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+        }
+
+    def call_dict(self, call: SimCall, enqueued_at: datetime) -> dict[str, Any]:
+        position = next(i for i, (c, _) in enumerate(self.calls, 1) if c is call)
+        return {
+            "record_type": "queue_call",
+            **{k: v for k, v in call.ids().items()},
+            "is_alive": call.alive,
+            "from": call.from_number,
+            "to": call.to_number,
+            "enqueued_at": iso(enqueued_at),
+            "wait_time_secs": int((now() - enqueued_at).total_seconds()),
+            "queue_position": position,
+            "queue_id": self.id,
+        }
+
+
+OK = {"data": {"result": "ok"}}
+
+
+class TelnyxState:
+    """Everything the simulated account holds."""
+
+    def __init__(
+        self, emit: Emit, schedule: Schedule, *, media_seconds: float = 3.0, ring_timeout: float = 30.0
+    ):
+        self.emit = emit
+        self.schedule = schedule
+        self.media_seconds = media_seconds
+        self.ring_timeout = ring_timeout
+        self.calls: dict[str, SimCall] = {}
+        self.conferences: dict[str, SimConference] = {}
+        self.queues: dict[str, SimQueue] = {}
+        self.command_ids: dict[tuple[str, str, str], datetime] = {}
+        self.dtmf: list[dict[str, Any]] = []
+        self.gathers: list[dict[str, Any]] = []
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def seen_command(self, target: str, action: str, command_id: str | None) -> bool:
+        """True when this command_id was already used for this target and action in the last 60 s."""
+        if not command_id:
+            return False
+        moment = now()
+        for key, when in list(self.command_ids.items()):
+            if moment - when > COMMAND_ID_WINDOW:
+                del self.command_ids[key]
+        key = (target, action, command_id)
+        if key in self.command_ids:
+            return True
+        self.command_ids[key] = moment
+        return False
+
+    def call(self, call_control_id: str, *, answered: bool = True) -> SimCall:
+        call = self.calls.get(call_control_id)
+        if call is None:
+            raise invalid(
+                "call_control_id",
+                "The call_control_id provided was not valid.",
+                "90015",
+                "Invalid Call Control ID",
+            )
+        if not call.alive:
+            raise call_ended()
+        if answered and call.state != "answered":
+            raise ApiError(
+                422,
+                "90034",
+                "Call not answered yet",
+                "This call can't receive this command because it has not been answered yet.",
+            )
+        return call
+
+    def conference(self, conference_id: str, *, active: bool = True) -> SimConference:
+        conference = self.conferences.get(conference_id)
+        if conference is None:
+            raise conference_not_found()
+        if active and not conference.active:
+            raise conference_ended()
+        return conference
+
+    def participants(
+        self, conference: SimConference, call_control_ids: list[str] | None
+    ) -> list[SimParticipant]:
+        if not call_control_ids:
+            return conference.joined()
+        chosen = []
+        for call_control_id in call_control_ids:
+            participant = conference.participants.get(call_control_id)
+            if participant is None or participant.status == "left":
+                raise invalid(
+                    "call_control_ids",
+                    f"{call_control_id} is not a participant of this conference.",
+                    "90015",
+                    "Invalid Call Control ID",
+                )
+            chosen.append(participant)
+        return chosen
+
+    def participant_payload(self, participant: SimParticipant) -> dict[str, Any]:
+        return {**participant.call.ids(), "conference_id": participant.conference_id}
+
+    # --- phone side ---------------------------------------------------------------------------
+
+    def new_call(
+        self, from_number: str, to_number: str, *, direction: str = "incoming", answer: bool = True
+    ) -> SimCall:
+        call = SimCall(
+            call_control_id=f"v3:{uuid.uuid4().hex}",
+            call_leg_id=str(uuid.uuid4()),
+            call_session_id=str(uuid.uuid4()),
+            from_number=from_number,
+            to_number=to_number,
+            direction=direction,
+        )
+        self.calls[call.call_control_id] = call
+        self.emit(
+            "call.initiated",
+            {
+                **call.ids(),
+                "from": from_number,
+                "to": to_number,
+                "direction": direction,
+                "state": "parked",
+                "start_time": iso(call.started_at),
+            },
+        )
+        if answer:
+            self._answered(call)
+        else:
+            self.schedule(self.ring_timeout, lambda: self._ring_timeout(call))
+        return call
+
+    def _ring_timeout(self, call: SimCall) -> None:
+        if call.state == "ringing":
+            self.hangup(call, cause="timeout")
+
+    def _answered(self, call: SimCall) -> None:
+        call.state, call.answered_at = "answered", now()
+        self.emit(
+            "call.answered",
+            {
+                **call.ids(),
+                "from": call.from_number,
+                "to": call.to_number,
+                "direction": call.direction,
+                "state": "answered",
+                "start_time": iso(call.started_at),
+            },
+        )
+
+    def hangup(self, call: SimCall, cause: str = "normal_clearing", source: str = "caller") -> None:
+        if not call.alive:
+            raise call_ended()
+        if call.conference_id:
+            conference = self.conferences[call.conference_id]
+            self._leave(conference, conference.participants[call.call_control_id], reason_exit=True)
+        if call.queue_name:
+            self._dequeue(call, "hangup")
+        call.state, call.ended_at, call.hangup_cause = "hangup", now(), cause
+        self.emit(
+            "call.hangup",
+            {
+                **call.ids(),
+                "from": call.from_number,
+                "to": call.to_number,
+                "hangup_cause": cause,
+                "hangup_source": source,
+                "state": "hangup",
+                "start_time": iso(call.started_at),
+                "sip_hangup_cause": "200",
+            },
+        )
+
+    def talk(self, call: SimCall) -> None:
+        if not call.conference_id:
+            raise invalid(
+                "call_control_id", "The call is not in a conference.", "90015", "Invalid Call Control ID"
+            )
+        self.emit(
+            "conference.floor.changed",
+            {**call.ids(), "conference_id": call.conference_id, "occurred_at": iso(now())},
+        )
+
+    # --- call commands ------------------------------------------------------------------------
+
+    def answer(self, call_control_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        call = self.call(call_control_id, answered=False)
+        if self.seen_command(call_control_id, "answer", body.get("command_id")):
+            return OK
+        if call.state == "answered":
+            raise ApiError(422, "90039", "Call already answered", "This call has already been answered.")
+        call.client_state = body.get("client_state")
+        self._answered(call)
+        return OK
+
+    def hangup_command(self, call_control_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        call = self.call(call_control_id, answered=False)
+        if self.seen_command(call_control_id, "hangup", body.get("command_id")):
+            return OK
+        self.hangup(call, cause="normal_clearing", source="callee")
+        return OK
+
+    def enqueue(self, call_control_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        name = body.get("queue_name")
+        if not isinstance(name, str) or not name:
+            raise invalid("queue_name", "The 'queue_name' parameter is required and cannot be blank.")
+        call = self.call(call_control_id)
+        if self.seen_command(call_control_id, "enqueue", body.get("command_id")):
+            return OK
+        if call.queue_name == name:
+            raise ApiError(
+                422, "90038", "Call already in queue", "Call can't be added to a queue it's already in."
+            )
+        queue = self.queues.get(name)
+        if queue is None:
+            queue = self.queues[name] = SimQueue(
+                name=name, id=str(uuid.uuid4()), max_size=int(body.get("max_size") or 100)
+            )
+        if len(queue.calls) >= queue.max_size:
+            raise ApiError(
+                422, "90036", "Queue full", f"The '{name}' queue is full and can't accept more calls."
+            )
+        if call.conference_id:
+            conference = self.conferences[call.conference_id]
+            self._leave(conference, conference.participants[call.call_control_id])
+        if call.queue_name:
+            self._dequeue(call, "leave")
+        queue.calls.append((call, now()))
+        queue.updated_at = now()
+        call.queue_name = name
+        self.emit(
+            "call.enqueued",
+            {
+                **call.ids(),
+                "queue": name,
+                "current_position": len(queue.calls),
+                "queue_avg_wait_time_secs": queue.average_wait(),
+            },
+        )
+        if body.get("max_wait_time_secs"):
+            self.schedule(float(body["max_wait_time_secs"]), lambda: self._queue_timeout(call, name))
+        return OK
+
+    def _queue_timeout(self, call: SimCall, name: str) -> None:
+        if call.alive and call.queue_name == name:
+            self._dequeue(call, "timeout")
+
+    def leave_queue(self, call_control_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        call = self.call(call_control_id)
+        if self.seen_command(call_control_id, "leave_queue", body.get("command_id")):
+            return OK
+        if not call.queue_name:
+            raise ApiError(422, "90037", "Call not in queue", "This call is not in a queue.")
+        self._dequeue(call, "leave")
+        return OK
+
+    def _dequeue(self, call: SimCall, reason: str) -> None:
+        queue = self.queues[call.queue_name]
+        index = next(i for i, (c, _) in enumerate(queue.calls) if c is call)
+        _, enqueued_at = queue.calls.pop(index)
+        waited = (now() - enqueued_at).total_seconds()
+        queue.waits.append(waited)
+        queue.updated_at = now()
+        call.queue_name = None
+        self.emit(
+            "call.dequeued",
+            {
+                **call.ids(),
+                "queue": queue.name,
+                "queue_position": index + 1,
+                "reason": reason,
+                "wait_time_secs": int(waited),
+            },
+        )
+
+    # --- conferences --------------------------------------------------------------------------
+
+    def create_conference(self, body: dict[str, Any]) -> dict[str, Any]:
+        name = body.get("name")
+        if not isinstance(name, str) or not name:
+            raise invalid("name", "The 'name' parameter is required and cannot be blank.")
+        if not body.get("call_control_id"):
+            raise invalid(
+                "call_control_id", "The 'call_control_id' parameter is required and cannot be blank."
+            )
+        call = self.call(body["call_control_id"])
+        if self.seen_command(call.call_control_id, "create_conference", body.get("command_id")):
+            existing = next((c for c in self.conferences.values() if c.name == name and c.active), None)
+            if existing:
+                return {"data": existing.as_dict()}
+        if any(c.name == name and c.active for c in self.conferences.values()):
+            raise ApiError(
+                422,
+                "90033",
+                "Unable to execute command",
+                "Conference with given name already exists and it's active.",
+            )
+        max_participants = body.get("max_participants") or 250
+        if not isinstance(max_participants, int) or not 2 <= max_participants <= 800:
+            raise invalid(
+                "max_participants",
+                "The value is outside of allowed range 2 to 800",
+                "10033",
+                "Value outside of range",
+            )
+        conference = SimConference(
+            id=str(uuid.uuid4()),
+            name=name,
+            creator=call,
+            region=body.get("region") or "US",
+            max_participants=max_participants,
+            duration_minutes=body.get("duration_minutes"),
+            status="in_progress" if body.get("start_conference_on_create", True) else "init",
+        )
+        self.conferences[conference.id] = conference
+        self.emit(
+            "conference.created", {**call.ids(), "conference_id": conference.id, "occurred_at": iso(now())}
+        )
+        self._join(
+            conference, call, {"start_conference_on_enter": body.get("start_conference_on_create", True)}
+        )
+        if conference.duration_minutes:
+            self.schedule(conference.duration_minutes * 60.0, lambda: self._time_exceeded(conference))
+        return {"data": conference.as_dict()}
+
+    def _time_exceeded(self, conference: SimConference) -> None:
+        if conference.active:
+            self._end(conference, "time_exceeded")
+
+    def join(self, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        if not body.get("call_control_id"):
+            raise invalid(
+                "call_control_id", "The 'call_control_id' parameter is required and cannot be blank."
+            )
+        conference = self.conference(conference_id)
+        call = self.call(body["call_control_id"])
+        if self.seen_command(conference_id, "join:" + call.call_control_id, body.get("command_id")):
+            return OK
+        existing = conference.participants.get(call.call_control_id)
+        if existing and existing.status != "left":
+            raise ApiError(
+                422, "90016", "Call already in conference", "This call is already in the conference."
+            )
+        if len(conference.joined()) >= conference.max_participants:
+            raise ApiError(
+                422,
+                "90032",
+                "Maximum number of participants reached",
+                f"The maximum allowed value of `max_participants` has been reached at {conference.max_participants}.",
+            )
+        self._join(conference, call, body)
+        return OK
+
+    def _join(self, conference: SimConference, call: SimCall, body: dict[str, Any]) -> None:
+        if call.conference_id and call.conference_id != conference.id:
+            other = self.conferences[call.conference_id]
+            self._leave(other, other.participants[call.call_control_id])
+        if call.queue_name:
+            self._dequeue(call, "bridged")
+        participant = SimParticipant(
+            id=str(uuid.uuid4()),
+            call=call,
+            conference_id=conference.id,
+            muted=bool(body.get("mute")),
+            on_hold=bool(body.get("hold")),
+            supervisor_role=body.get("supervisor_role") or "none",
+            whisper_call_control_ids=list(body.get("whisper_call_control_ids") or []),
+            end_conference_on_exit=bool(body.get("end_conference_on_exit")),
+            soft_end_conference_on_exit=bool(body.get("soft_end_conference_on_exit")),
+            beep_enabled=body.get("beep_enabled") or "never",
+        )
+        conference.participants[call.call_control_id] = participant
+        conference.updated_at = now()
+        call.conference_id = conference.id
+        if conference.status == "init" and body.get("start_conference_on_enter"):
+            conference.status = "in_progress"
+        self.emit("conference.participant.joined", self.participant_payload(participant))
+
+    def leave(self, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        if not body.get("call_control_id"):
+            raise invalid(
+                "call_control_id", "The 'call_control_id' parameter is required and cannot be blank."
+            )
+        conference = self.conference(conference_id)
+        call = self.call(body["call_control_id"])
+        if self.seen_command(conference_id, "leave:" + call.call_control_id, body.get("command_id")):
+            return OK
+        participant = conference.participants.get(call.call_control_id)
+        if participant is None or participant.status == "left":
+            raise invalid(
+                "call_control_id", "This call is not in the conference.", "90015", "Invalid Call Control ID"
+            )
+        self._leave(conference, participant, reason_exit=True)
+        return OK
+
+    def _leave(
+        self, conference: SimConference, participant: SimParticipant, reason_exit: bool = False
+    ) -> None:
+        if participant.status == "left":
+            return
+        participant.status, participant.updated_at = "left", now()
+        participant.call.conference_id = None
+        conference.updated_at = now()
+        self.emit("conference.participant.left", self.participant_payload(participant))
+        if not conference.active:
+            return
+        if reason_exit and (participant.end_conference_on_exit or participant.soft_end_conference_on_exit):
+            self._end(conference, "host_left", hang_up=participant.end_conference_on_exit)
+        elif not conference.joined():
+            self._end(conference, "all_left")
+
+    def end(self, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        conference = self.conference(conference_id)
+        if self.seen_command(conference_id, "end", body.get("command_id")):
+            return OK
+        self._end(conference, "ended_via_api", hang_up=True)
+        return OK
+
+    def _end(self, conference: SimConference, reason: str, hang_up: bool = False) -> None:
+        conference.status, conference.end_reason, conference.ended_at = "completed", reason, now()
+        if conference.recording:
+            self._save_recording(conference)
+        if conference.playing:
+            self._media_ended(conference, None, "playback", conference.playing)
+        if conference.speaking:
+            self._media_ended(conference, None, "speak", {})
+        remaining = conference.joined()
+        for participant in remaining:
+            participant.status, participant.updated_at = "left", now()
+            participant.call.conference_id = None
+            self.emit("conference.participant.left", self.participant_payload(participant))
+        self.emit(
+            "conference.ended",
+            {
+                **conference.creator.ids(),
+                "conference_id": conference.id,
+                "reason": reason,
+                "occurred_at": iso(now()),
+            },
+        )
+        if hang_up:
+            for participant in remaining:
+                if participant.call.alive:
+                    self.hangup(participant.call, cause="normal_clearing", source="callee")
+
+    def list_conferences(self, name: str | None, status: str | None) -> list[SimConference]:
+        conferences = sorted(self.conferences.values(), key=lambda c: c.created_at, reverse=True)
+        if name:
+            conferences = [c for c in conferences if c.name == name]
+        if status:
+            conferences = [c for c in conferences if c.status == status]
+        return conferences
+
+    def participant_dict(self, participant: SimParticipant, conference: SimConference) -> dict[str, Any]:
+        return {
+            "record_type": "participant",
+            "id": participant.id,
+            "call_control_id": participant.call.call_control_id,
+            "call_leg_id": participant.call.call_leg_id,
+            "conference": {"id": conference.id, "name": conference.name},
+            "whisper_call_control_ids": list(participant.whisper_call_control_ids),
+            "created_at": iso(participant.created_at),
+            "updated_at": iso(participant.updated_at),
+            "end_conference_on_exit": participant.end_conference_on_exit,
+            "soft_end_conference_on_exit": participant.soft_end_conference_on_exit,
+            "status": participant.status,
+            "muted": participant.muted,
+            "on_hold": participant.on_hold,
+        }
+
+    def single_participant_dict(self, participant: SimParticipant) -> dict[str, Any]:
+        return {
+            "call_control_id": participant.call.call_control_id,
+            "call_leg_id": participant.call.call_leg_id,
+            "conference_id": participant.conference_id,
+            "created_at": iso(participant.created_at),
+            "updated_at": iso(participant.updated_at),
+            "end_conference_on_exit": participant.end_conference_on_exit,
+            "soft_end_conference_on_exit": participant.soft_end_conference_on_exit,
+            "id": participant.id,
+            "label": participant.call.from_number,
+            "muted": participant.muted,
+            "on_hold": participant.on_hold,
+            "status": participant.status,
+            "whisper_call_control_ids": list(participant.whisper_call_control_ids),
+        }
+
+    def find_participant(self, conference_id: str, participant_id: str) -> SimParticipant:
+        conference = self.conference(conference_id, active=False)
+        for participant in conference.participants.values():
+            if participant_id in (
+                participant.id,
+                participant.call.call_control_id,
+                participant.call.call_leg_id,
+            ):
+                return participant
+        raise not_found("participant")
+
+    def update_participant(
+        self, conference_id: str, participant_id: str, body: dict[str, Any]
+    ) -> SimParticipant:
+        participant = self.find_participant(conference_id, participant_id)
+        for key in ("end_conference_on_exit", "soft_end_conference_on_exit"):
+            if key in body:
+                setattr(participant, key, bool(body[key]))
+        if "beep_enabled" in body:
+            participant.beep_enabled = body["beep_enabled"]
+        participant.updated_at = now()
+        return participant
+
+    # --- conference commands that emit no webhook -------------------------------------------
+
+    def set_flag(self, conference_id: str, body: dict[str, Any], flag: str, value: bool) -> dict[str, Any]:
+        conference = self.conference(conference_id)
+        if flag == "on_hold" and not value and not body.get("call_control_ids"):
+            raise invalid(
+                "call_control_ids", "The 'call_control_ids' parameter is required and cannot be blank."
+            )
+        for participant in self.participants(conference, body.get("call_control_ids")):
+            setattr(participant, flag, value)
+            participant.updated_at = now()
+        return OK
+
+    def update(self, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        conference = self.conference(conference_id)
+        if not body.get("call_control_id"):
+            raise invalid(
+                "call_control_id", "The 'call_control_id' parameter is required and cannot be blank."
+            )
+        role = body.get("supervisor_role")
+        if role not in ("barge", "monitor", "none", "whisper"):
+            raise invalid(
+                "supervisor_role",
+                "supervisor_role must be one of barge, monitor, none, whisper.",
+                "10032",
+                "Invalid enumerated value",
+            )
+        (participant,) = self.participants(conference, [body["call_control_id"]])
+        if self.seen_command(
+            conference_id, "update:" + participant.call.call_control_id, body.get("command_id")
+        ):
+            return OK
+        participant.supervisor_role = role
+        participant.whisper_call_control_ids = list(body.get("whisper_call_control_ids") or [])
+        participant.updated_at = now()
+        return OK
+
+    def send_dtmf(self, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        conference = self.conference(conference_id)
+        digits = body.get("digits")
+        if not isinstance(digits, str) or not digits:
+            raise invalid("digits", "The 'digits' parameter is required and cannot be blank.")
+        targets = self.participants(conference, body.get("call_control_ids"))
+        self.dtmf.append(
+            {
+                "conference_id": conference_id,
+                "digits": digits,
+                "call_control_ids": [p.call.call_control_id for p in targets],
+            }
+        )
+        return OK
+
+    def gather_using_audio(self, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        conference = self.conference(conference_id)
+        if not body.get("call_control_id"):
+            raise invalid(
+                "call_control_id", "The 'call_control_id' parameter is required and cannot be blank."
+            )
+        self.participants(conference, [body["call_control_id"]])
+        self.gathers.append({"conference_id": conference_id, **body})
+        return OK
+
+    # --- media --------------------------------------------------------------------------------
+
+    def play(self, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        conference = self.conference(conference_id)
+        if not body.get("audio_url") and not body.get("media_name"):
+            raise invalid("audio_url", "Either 'audio_url' or 'media_name' is required.")
+        media = (
+            {"media_url": body["audio_url"]} if body.get("audio_url") else {"media_name": body["media_name"]}
+        )
+        loop = body.get("loop")
+        seconds = self.media_seconds * (
+            1 if loop in (None, 1, "1") else 3 if loop != "infinity" else math.inf
+        )
+        self._media(conference, body.get("call_control_ids"), "playback", media, seconds)
+        return OK
+
+    def speak(self, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        conference = self.conference(conference_id)
+        for key in ("payload", "voice"):
+            if not isinstance(body.get(key), str) or not body.get(key):
+                raise invalid(key, f"The '{key}' parameter is required and cannot be blank.")
+        if self.seen_command(conference_id, "speak", body.get("command_id")):
+            return OK
+        seconds = max(self.media_seconds / 2, min(self.media_seconds * 2, len(body["payload"]) / 15))
+        self._media(conference, body.get("call_control_ids"), "speak", {}, seconds)
+        return OK
+
+    def _media(
+        self, conference: SimConference, call_control_ids, kind: str, media: dict[str, Any], seconds: float
+    ):
+        targets = self.participants(conference, call_control_ids) if call_control_ids else None
+        token = object()
+        if targets is None:
+            if kind == "playback":
+                conference.playing = {**media, "token": token}
+            else:
+                conference.speaking = True
+            self.emit(
+                f"conference.{kind}.started", {**conference.payload(), **media, "occurred_at": iso(now())}
+            )
+        else:
+            for participant in targets:
+                self.emit(
+                    f"conference.participant.{kind}.started",
+                    {
+                        **self.participant_payload(participant),
+                        "creator_call_session_id": conference.creator.call_session_id,
+                        **media,
+                        "occurred_at": iso(now()),
+                    },
+                )
+        if math.isfinite(seconds):
+            self.schedule(seconds, lambda: self._media_finished(conference, targets, kind, media, token))
+
+    def _media_finished(self, conference, targets, kind, media, token) -> None:
+        if not conference.active:
+            return
+        if (
+            targets is None
+            and kind == "playback"
+            and (not conference.playing or conference.playing.get("token") is not token)
+        ):
+            return
+        if targets is None and kind == "speak" and not conference.speaking:
+            return
+        self._media_ended(conference, targets, kind, media)
+
+    def _media_ended(self, conference, targets, kind: str, media: dict[str, Any]) -> None:
+        media = {k: v for k, v in media.items() if k != "token"}
+        if targets is None:
+            if kind == "playback":
+                conference.playing = None
+            else:
+                conference.speaking = False
+            self.emit(
+                f"conference.{kind}.ended", {**conference.payload(), **media, "occurred_at": iso(now())}
+            )
+        else:
+            for participant in targets:
+                self.emit(
+                    f"conference.participant.{kind}.ended",
+                    {
+                        **self.participant_payload(participant),
+                        "creator_call_session_id": conference.creator.call_session_id,
+                        **media,
+                        "occurred_at": iso(now()),
+                    },
+                )
+
+    def stop(self, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        conference = self.conference(conference_id)
+        targets = body.get("call_control_ids")
+        if targets:
+            self._media_ended(conference, self.participants(conference, targets), "playback", {})
+        elif conference.playing:
+            self._media_ended(conference, None, "playback", conference.playing)
+        return OK
+
+    # --- recording ----------------------------------------------------------------------------
+
+    def record_start(self, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        conference = self.conference(conference_id)
+        if body.get("format") not in ("wav", "mp3"):
+            raise invalid("format", "format must be one of wav, mp3.", "10032", "Invalid enumerated value")
+        if self.seen_command(conference_id, "record_start", body.get("command_id")):
+            return OK
+        if conference.recording:
+            raise ApiError(
+                422, "90021", "Recording already in progress", "The conference is already being recorded."
+            )
+        conference.recording = SimRecording(
+            id=str(uuid.uuid4()),
+            format=body["format"],
+            channels=body.get("channels") or "single",
+            started_at=now(),
+        )
+        return OK
+
+    def _recording(self, conference_id: str, body: dict[str, Any]) -> tuple[SimConference, SimRecording]:
+        conference = self.conference(conference_id)
+        recording = conference.recording
+        if recording is None or (body.get("recording_id") and body["recording_id"] != recording.id):
+            raise ApiError(404, "90059", "Recording not found", "The conference is not being recorded.")
+        return conference, recording
+
+    def record_pause(self, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        _, recording = self._recording(conference_id, body)
+        recording.status = "paused"
+        return OK
+
+    def record_resume(self, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        _, recording = self._recording(conference_id, body)
+        recording.status = "recording"
+        return OK
+
+    def record_stop(self, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        conference, _ = self._recording(conference_id, body)
+        if self.seen_command(conference_id, "record_stop", body.get("command_id")):
+            return OK
+        self._save_recording(conference)
+        return OK
+
+    def _save_recording(self, conference: SimConference) -> None:
+        recording, conference.recording = conference.recording, None
+        base = f"https://recordings.telnyx-simulator.invalid/{recording.id}"
+        urls = {
+            "mp3": f"{base}.mp3" if recording.format == "mp3" else None,
+            "wav": f"{base}.wav" if recording.format == "wav" else None,
+        }
+        payload = {
+            **conference.creator.ids(),
+            "conference_id": conference.id,
+            "channels": recording.channels,
+            "format": recording.format,
+            "recording_id": recording.id,
+            "recording_started_at": iso(recording.started_at),
+            "recording_ended_at": iso(now()),
+            "recording_urls": urls,
+            "public_recording_urls": urls,
+        }
+        conference.recordings.append(payload)
+        self.emit("conference.recording.saved", payload)
+
+    # --- snapshot for /sim/state -------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "calls": [c.as_dict() for c in self.calls.values()],
+            "conferences": [
+                {
+                    **c.as_dict(),
+                    "participants": [
+                        self.participant_dict(p, c)
+                        | {"supervisor_role": p.supervisor_role, "from": p.call.from_number}
+                        for p in c.participants.values()
+                    ],
+                    "recording": None
+                    if not c.recording
+                    else {"id": c.recording.id, "status": c.recording.status, "format": c.recording.format},
+                    "recordings": c.recordings,
+                    "playing": bool(c.playing),
+                    "speaking": c.speaking,
+                }
+                for c in self.conferences.values()
+            ],
+            "queues": [
+                {**q.as_dict(), "calls": [q.call_dict(c, t) for c, t in q.calls]}
+                for q in self.queues.values()
+            ],
+            "dtmf": self.dtmf,
+            "gathers": self.gathers,
+        }

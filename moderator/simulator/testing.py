@@ -1,0 +1,105 @@
+"""Run the simulator in a background thread on a free port: for tests and the benchmark."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+from aiohttp import web
+
+from moderator.simulator.keys import DEFAULT_API_KEY, public_key_b64, signing_key
+from moderator.simulator.server import SENDER, STATE, build
+
+
+class SimulatorHandle:
+    def __init__(
+        self, app: web.Application, loop: asyncio.AbstractEventLoop, port: int, api_key: str, public_key: str
+    ):
+        self.app, self.loop, self.port = app, loop, port
+        self.url = f"http://127.0.0.1:{port}"
+        self.base_url = f"{self.url}/v2"
+        self.api_key = api_key
+        self.public_key = public_key
+
+    @property
+    def state(self):
+        return self.app[STATE]
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(
+            f"{self.url}{path}", data=data, method=method, headers={"content-type": "application/json"}
+        )
+        with urllib.request.urlopen(req, timeout=10) as response:
+            return json.loads(response.read() or b"null")
+
+    def call(self, from_number: str = "+15550001", to_number: str = "+15550100") -> dict[str, Any]:
+        return self.request("POST", "/sim/calls", {"from": from_number, "to": to_number})
+
+    def inbound(self, from_number: str, to_number: str) -> dict[str, Any]:
+        return self.request("POST", "/sim/calls/inbound", {"from": from_number, "to": to_number})
+
+    def hangup(self, call_control_id: str) -> Any:
+        return self.request("POST", f"/sim/calls/{call_control_id}/hangup", {})
+
+    def talk(self, call_control_id: str) -> Any:
+        return self.request("POST", f"/sim/calls/{call_control_id}/talk", {})
+
+    def fault(self, path: str, **options: Any) -> Any:
+        return self.request("POST", "/sim/faults", {"path": path, **options})
+
+    def sim_state(self) -> dict[str, Any]:
+        return self.request("GET", "/sim/state")
+
+    def requests_to(self, path_suffix: str) -> list[dict[str, Any]]:
+        return [r for r in self.sim_state()["requests"] if r["path"].endswith(path_suffix)]
+
+    def wait_for_webhooks(self, timeout: float = 10.0) -> None:
+        """Block until every webhook emitted so far has been delivered or given up."""
+        asyncio.run_coroutine_threadsafe(self.app[SENDER].idle(timeout), self.loop).result(timeout + 1)
+
+
+@contextlib.contextmanager
+def running_simulator(
+    webhook_url: str | None = None,
+    *,
+    api_key: str = DEFAULT_API_KEY,
+    seed_b64: str | None = None,
+    **options: Any,
+) -> Iterator[SimulatorHandle]:
+    """Start a simulator; options are those of `server.build` (timeout, attempts, backoff, media_seconds, ...)."""
+    key = signing_key(seed_b64)
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    holder: dict[str, Any] = {}
+
+    async def start() -> None:
+        app = build(webhook_url, key=key, api_key=api_key, **options)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        holder.update(app=app, runner=runner, port=site._server.sockets[0].getsockname()[1])
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(start())
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, name="telnyx-simulator", daemon=True)
+    thread.start()
+    if not started.wait(10):
+        raise RuntimeError("the simulator did not start")
+    handle = SimulatorHandle(holder["app"], loop, holder["port"], api_key, public_key_b64(key))
+    try:
+        yield handle
+    finally:
+        asyncio.run_coroutine_threadsafe(holder["runner"].cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
