@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -35,6 +36,7 @@ class Changes:
     conferences: set[str] = field(default_factory=set)
     participants: set[tuple[str, str]] = field(default_factory=set)
     queues: bool = False
+    # (conference id, entry) for the live timeline: what happened, when, to which leg.
     timeline: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def conference(self, conference: Conference) -> None:
@@ -254,9 +256,6 @@ def _participant_joined(event: TelnyxEvent, when: datetime, changes: Changes) ->
     _clamp_participant(participant, conference)
     participant.save()
     changes.participant(participant)
-    changes.timeline.append(
-        (conference.telnyx_id, {"event": "joined", "call_control_id": participant.call_control_id})
-    )
 
 
 def _participant_left(event: TelnyxEvent, when: datetime, changes: Changes) -> None:
@@ -269,9 +268,6 @@ def _participant_left(event: TelnyxEvent, when: datetime, changes: Changes) -> N
     _clamp_participant(participant, conference)
     participant.save()
     changes.participant(participant)
-    changes.timeline.append(
-        (conference.telnyx_id, {"event": "left", "call_control_id": participant.call_control_id})
-    )
     _talk_time_changed(conference, changes)
 
 
@@ -497,6 +493,19 @@ _NEEDS_CALL = {name for name in HANDLERS if name.startswith("call.")} | {
 
 class EventNotApplicable(ValueError):
     """The event is known but lacks what applying it needs (kept as failed, replayable)."""
+
+
+def bump_versions(changes: Changes) -> dict[str, int]:
+    """Give every changed conference its next version (the live pages' serial); return the new ones.
+
+    Runs in the transaction that made the changes, so a rolled-back change never takes a version.
+    """
+    if not changes.conferences:
+        return {}
+    Conference.objects.filter(telnyx_id__in=changes.conferences).update(version=F("version") + 1)
+    return dict(
+        Conference.objects.filter(telnyx_id__in=changes.conferences).values_list("telnyx_id", "version")
+    )
 
 
 def is_known(event_type: str) -> bool:

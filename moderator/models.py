@@ -26,7 +26,11 @@ class Conference(models.Model):
     telnyx_id = models.CharField("Telnyx id", max_length=128, unique=True)
     name = models.CharField(max_length=255, blank=True)
     room = models.ForeignKey(
-        "Room", null=True, blank=True, on_delete=models.SET_NULL, related_name="conferences",
+        "Room",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="conferences",
         help_text="The dial-in room this conference was started for, if any.",
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.INIT, db_index=True)
@@ -59,6 +63,10 @@ class Conference(models.Model):
 
     # Version of `status`/`created_at`: the occurred_at of conference.created.
     status_at = models.DateTimeField(null=True, blank=True)
+
+    # Bumped by every committed change to the conference or its legs: the serial number of live
+    # updates. A page that sees a version jump asks for a fresh snapshot.
+    version = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         ordering = ["-first_seen_at", "-id"]
@@ -334,7 +342,8 @@ class Room(models.Model):
     region = models.CharField(max_length=16, choices=Region.choices, blank=True)
     record_automatically = models.BooleanField(default=False)
     start_on_moderator = models.BooleanField(
-        "start when a moderator joins", default=False,
+        "start when a moderator joins",
+        default=False,
         help_text="Others hear hold audio until a moderator is in the conference.",
     )
     end_on_last_moderator_exit = models.BooleanField("end when the last moderator leaves", default=False)
@@ -370,3 +379,16 @@ class UserProfile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user}: {self.phone_number or 'no phone'}"
+
+
+class Viewer(models.Model):
+    """Who has a live page open (presence), one row per websocket, in the database so every worker sees it."""
+
+    channel_name = models.CharField(max_length=255, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    conference_telnyx_id = models.CharField(max_length=128, blank=True, db_index=True)
+    connected_at = models.DateTimeField(default=timezone.now)
+    seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.conference_telnyx_id or 'the board'}"

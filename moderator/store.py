@@ -80,6 +80,23 @@ def _apply_stored(row: WebhookEvent, event: TelnyxEvent, changes: Changes) -> st
     if row.status != WebhookEvent.Status.APPLIED or row.error:
         row.status, row.error = WebhookEvent.Status.APPLIED, ""
         row.save(update_fields=["status", "error"])
+    if event.conference_id:
+        applied.timeline.append(
+            (
+                event.conference_id,
+                {
+                    "at": event_time(event),
+                    "event_type": event.event_type,
+                    "call_control_id": event.call_control_id,
+                    "detail": str(
+                        event.payload.get("reason")
+                        or event.payload.get("media_url")
+                        or event.payload.get("media_name")
+                        or ""
+                    ),
+                },
+            )
+        )
     changes.merge(applied)
     return APPLIED
 
@@ -97,7 +114,7 @@ def store_events(events: list[TelnyxEvent]) -> list[str]:
             with transaction.atomic():
                 for index in order:
                     outcomes[index] = _store_one(events[index], changes)
-                transaction.on_commit(lambda changes=changes: broadcast.publish(changes))
+                broadcast.publish_on_commit(changes)
             return outcomes
         except (OperationalError, InterfaceError) as exc:
             # Deadlock, serialization failure or "database is locked": retry the whole batch.
@@ -118,7 +135,7 @@ def replay(event_row: WebhookEvent) -> str:
         if not is_known(event.event_type):
             return STORED
         outcome = _apply_stored(event_row, event, changes)
-        transaction.on_commit(lambda: broadcast.publish(changes))
+        broadcast.publish_on_commit(changes)
     return outcome
 
 

@@ -4,6 +4,9 @@ from django.urls import include, path
 from moderator import api, views
 
 urlpatterns = [
+    path("", views.board, name="board"),
+    path("conferences/<str:telnyx_id>/", views.conference_page, name="conference"),
+    path("profile/", views.profile, name="profile"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("healthz", views.healthz, name="healthz"),

@@ -56,10 +56,15 @@ class DemoScenario:
         return f"+1555{self.random.randint(2000000, 9999999)}"
 
     def live(self):
-        return [c for c in self.state.conferences.values() if c.active]
+        """The scenario's own conferences (those of dial-in rooms belong to the dashboard's routing)."""
+        return [
+            c
+            for c in self.state.conferences.values()
+            if c.active and c.creator.to_number not in self.dial_in_numbers
+        ]
 
     def step(self) -> None:
-        if self.dial_in_numbers:
+        if self.dial_in_numbers and self.random.random() < 0.35:
             self.dial_in_step()
             return
         live = self.live()
@@ -116,18 +121,14 @@ class DemoScenario:
 
     def dial_in_step(self) -> None:
         """Dial-in mode: callers ring the room numbers; the dashboard answers and routes them."""
-        in_conference = [c for c in self.state.calls.values() if c.alive and c.conference_id]
+        dialled = [c for c in self.state.calls.values() if c.alive and c.to_number in self.dial_in_numbers]
+        in_conference = [c for c in dialled if c.conference_id]
         ringing_or_parked = [
-            c
-            for c in self.state.calls.values()
-            if c.alive and c.state == "answered" and not c.conference_id and not c.queue_name
+            c for c in dialled if c.state == "answered" and not c.conference_id and not c.queue_name
         ]
         roll = self.random.random()
-        live_calls = sum(1 for c in self.state.calls.values() if c.alive)
-        if roll < 0.25 and live_calls < 12:
-            moderator_present = any(
-                c.from_number in self.moderator_numbers for c in self.state.calls.values() if c.alive
-            )
+        if roll < 0.25 and len(dialled) < 8:
+            moderator_present = any(c.from_number in self.moderator_numbers for c in dialled)
             caller = (
                 self.random.choice(self.moderator_numbers)
                 if not moderator_present and self.random.random() < 0.5
@@ -135,7 +136,7 @@ class DemoScenario:
             )
             self.state.new_call(caller, self.random.choice(self.dial_in_numbers), answer=False)
         elif roll < 0.65 and in_conference:
-            self.state.talk(self.random.choice(in_conference).call)
+            self.state.talk(self.random.choice(in_conference))
         elif roll < 0.72 and len(in_conference) > 2:
             self.state.hangup(
                 self.random.choice(
@@ -145,6 +146,6 @@ class DemoScenario:
         elif roll < 0.76 and ringing_or_parked:
             self.state.hangup(self.random.choice(ringing_or_parked))
         elif roll < 0.80:
-            waiting = [c for q in self.state.queues.values() for c, _ in q.calls]
+            waiting = [c for c in dialled if c.queue_name]
             if len(waiting) > 3:
                 self.state.hangup(self.random.choice(waiting))

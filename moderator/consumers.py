@@ -1,0 +1,131 @@
+"""Websocket consumers for the live pages: a snapshot on connect, then the broadcasts of their group.
+
+Protocol (server → page, JSON text):
+- ``{"type": "snapshot", "version", ...fragments}``: the whole page state; sent on connect and on request;
+- ``{"type": "update", "conference_id", "version", "summary", "rows", "timeline", "announce"}`` (live view);
+- ``{"type": "conference", "conference_id", "version", "live", "card"}`` and ``{"type": "queues", "html"}`` (board);
+- ``{"type": "presence", "viewers": [...]}``.
+Versions are per conference and go up by one per committed change: a page that sees one skipped sends
+``{"type": "resync"}`` and gets a fresh snapshot. ``{"type": "ping"}`` keeps presence fresh.
+"""
+
+from __future__ import annotations
+
+import json
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.utils import timezone
+
+from moderator import fragments
+from moderator.broadcast import BOARD_GROUP, conference_group, message
+from moderator.models import Conference, Viewer
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_NOT_FOUND = 4404
+
+
+class LiveConsumer(AsyncWebsocketConsumer):
+    """Subclasses name their `group` and build their `snapshot()` (sync, runs in a thread)."""
+
+    group: str
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        if not await self.resolve():
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        # Join before the snapshot: an update racing the snapshot is then received, and ignored by
+        # the page if the snapshot already has its version.
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self.joined()
+        await self.send_snapshot()
+
+    async def disconnect(self, code: int) -> None:
+        if getattr(self, "group", None):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await self.left()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            request = json.loads(text_data or "{}")
+        except ValueError:
+            return
+        if request.get("type") == "resync":
+            await self.send_snapshot()
+        elif request.get("type") == "ping":
+            await database_sync_to_async(Viewer.objects.filter(channel_name=self.channel_name).update)(
+                seen_at=timezone.now()
+            )
+
+    async def live_message(self, event: dict) -> None:
+        """A broadcast: already serialized once for every socket of the group."""
+        await self.send(text_data=event["text"])
+
+    async def send_snapshot(self) -> None:
+        snapshot = await database_sync_to_async(self.snapshot)()
+        await self.send(text_data=json.dumps({"type": "snapshot", **snapshot}, separators=(",", ":")))
+
+    async def resolve(self) -> bool:
+        return True
+
+    async def joined(self) -> None:
+        pass
+
+    async def left(self) -> None:
+        pass
+
+
+class BoardConsumer(LiveConsumer):
+    group = BOARD_GROUP
+
+    def snapshot(self) -> dict:
+        return fragments.board_parts()
+
+
+class ConferenceConsumer(LiveConsumer):
+    """The live view of one conference, with presence: who else has it open."""
+
+    async def resolve(self) -> bool:
+        self.conference_id = self.scope["url_route"]["kwargs"]["conference_id"]
+        exists = await database_sync_to_async(
+            Conference.objects.filter(telnyx_id=self.conference_id).exists
+        )()
+        if exists:
+            self.group = conference_group(self.conference_id)
+        return exists
+
+    def snapshot(self) -> dict:
+        conference = Conference.objects.get(telnyx_id=self.conference_id)
+        return {
+            "version": conference.version,
+            "viewers": self.viewers(),
+            **fragments.conference_parts(conference),
+        }
+
+    def viewers(self) -> list[str]:
+        names = (
+            Viewer.objects.filter(conference_telnyx_id=self.conference_id)
+            .values_list("user__username", flat=True)
+            .distinct()
+        )
+        return sorted(set(names))
+
+    async def joined(self) -> None:
+        await database_sync_to_async(Viewer.objects.update_or_create)(
+            channel_name=self.channel_name,
+            defaults={"user": self.scope["user"], "conference_telnyx_id": self.conference_id},
+        )
+        await self.announce_presence()
+
+    async def left(self) -> None:
+        await database_sync_to_async(Viewer.objects.filter(channel_name=self.channel_name).delete)()
+        await self.announce_presence()
+
+    async def announce_presence(self) -> None:
+        viewers = await database_sync_to_async(self.viewers)()
+        await self.channel_layer.group_send(self.group, message({"type": "presence", "viewers": viewers}))

@@ -1,0 +1,202 @@
+"""The live pages' HTML fragments, rendered by one set of templates for the first page load, for
+snapshots and for broadcasts, so the page never has two renderers that could disagree."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, Q
+from django.template.loader import get_template
+from django.utils import timezone
+
+from moderator.models import Conference, ModeratorAction, Participant, WebhookEvent
+from moderator.serializers import (
+    calls_by_control_id,
+    conference_dict,
+    conference_summary,
+    iso,
+    participant_dict,
+    queues_dict,
+)
+
+RECENTLY_ENDED = 10
+TIMELINE_LENGTH = 60
+
+EVENT_TEXT = {
+    "conference.created": "Conference started",
+    "conference.ended": "Conference ended",
+    "conference.floor.changed": "{leg} took the floor",
+    "conference.participant.joined": "{leg} joined",
+    "conference.participant.left": "{leg} left",
+    "conference.participant.playback.started": "Playing {detail} to {leg}",
+    "conference.participant.playback.ended": "Playback to {leg} ended",
+    "conference.participant.speak.started": "Speaking text to {leg}",
+    "conference.participant.speak.ended": "Text to {leg} finished",
+    "conference.playback.started": "Playing {detail} to everyone",
+    "conference.playback.ended": "Playback ended",
+    "conference.speak.started": "Speaking text to everyone",
+    "conference.speak.ended": "Text to everyone finished",
+    "conference.recording.saved": "Recording saved",
+}
+
+
+def leg_name(call_control_id: str, callers: dict[str, str]) -> str:
+    return callers.get(call_control_id) or (f"Leg …{call_control_id[-6:]}" if call_control_id else "")
+
+
+def display_rows(participants: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for row in participants:
+        row["name"] = row["from"] or leg_name(row["call_control_id"], {})
+    return participants
+
+
+def timeline_entry(
+    at, event_type: str, call_control_id: str, detail: str, callers: dict[str, str]
+) -> dict[str, Any]:
+    template = EVENT_TEXT.get(event_type, event_type)
+    if event_type == "conference.ended" and detail:
+        template += " ({detail})"
+    return {
+        "at": iso(at),
+        "kind": event_type.rsplit(".", 1)[-1] if "." in event_type else event_type,
+        "text": template.format(leg=leg_name(call_control_id, callers), detail=detail or "audio"),
+    }
+
+
+def action_entry(action: ModeratorAction) -> dict[str, Any]:
+    who = action.user.get_username() if action.user else "system"
+    targets = ", ".join(f"…{c[-6:]}" for c in action.call_control_ids[:3])
+    outcome = (
+        ""
+        if action.outcome == ModeratorAction.Outcome.OK
+        else f" — failed: {action.error_detail or action.outcome}"
+    )
+    return {
+        "at": iso(action.created_at),
+        "kind": "action" if not outcome else "action-failed",
+        "text": f"{who}: {action.action.replace('_', ' ')}{' ' + targets if targets else ''}{outcome}",
+    }
+
+
+def _callers(call_control_ids) -> dict[str, str]:
+    return {
+        ccid: call.from_number
+        for ccid, call in calls_by_control_id(call_control_ids).items()
+        if call.from_number
+    }
+
+
+def timeline(conference: Conference) -> list[dict[str, Any]]:
+    """Recent webhooks and moderator actions of a conference, newest first."""
+    events = list(
+        WebhookEvent.objects.filter(conference_telnyx_id=conference.telnyx_id)
+        .exclude(status=WebhookEvent.Status.FAILED)
+        .order_by("-occurred_at", "-id")
+        .values_list("occurred_at", "event_type", "call_control_id", "raw")[:TIMELINE_LENGTH]
+    )
+    callers = _callers({e[2] for e in events if e[2]})
+    entries = [
+        timeline_entry(at, event_type, ccid, _detail(raw), callers) for at, event_type, ccid, raw in events
+    ]
+    actions = ModeratorAction.objects.filter(conference_telnyx_id=conference.telnyx_id).select_related("user")
+    entries += [action_entry(a) for a in actions.order_by("-created_at")[:TIMELINE_LENGTH]]
+    return sorted(entries, key=lambda e: e["at"] or "", reverse=True)[:TIMELINE_LENGTH]
+
+
+def _detail(raw: str) -> str:
+    import json
+
+    payload = json.loads(raw).get("data", {}).get("payload", {}) if raw.startswith("{") else {}
+    return str(payload.get("reason") or payload.get("media_url") or payload.get("media_name") or "")
+
+
+def render(template: str, context: dict[str, Any]) -> str:
+    return get_template(template).render(context)
+
+
+def conference_context(conference: Conference) -> dict[str, Any]:
+    data = conference_dict(conference)
+    participants = display_rows(data["participants"])
+    names = {p["call_control_id"]: p["name"] for p in participants}
+    data["floor_name"] = names.get(data["floor_call_control_id"], "")
+    attendance = sorted(participants, key=lambda p: p["joined_at"] or "")
+    return {"conference": data, "participants": participants, "attendance": attendance}
+
+
+def summary(conference: Conference) -> str:
+    """The conference header: its state, and after the end the attendance and recordings."""
+    if conference.status == Conference.Status.COMPLETED:
+        return render("moderator/_conference_summary.html", conference_context(conference))
+    active = conference.participants.exclude(status=Participant.Status.LEFT).count()
+    data = conference_summary(conference, active)
+    floor = data["floor_call_control_id"]
+    data["floor_name"] = leg_name(floor, _callers([floor])) if floor else ""
+    return render("moderator/_conference_summary.html", {"conference": data})
+
+
+def conference_parts(conference: Conference) -> dict[str, Any]:
+    """Everything the live view shows, as fragments: for the snapshot of a (re)connecting page."""
+    context = conference_context(conference)
+    return {
+        "summary": render("moderator/_conference_summary.html", context),
+        "rows": render("moderator/_participant_rows.html", context),
+        "timeline": render("moderator/_timeline.html", {"entries": timeline(conference)}),
+    }
+
+
+def board_conferences() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Live conferences and the recently ended ones, as card data, in a constant number of queries."""
+    counted = Conference.objects.annotate(
+        active=Count("participants", filter=~Q(participants__status=Participant.Status.LEFT))
+    )
+    live = list(counted.exclude(status=Conference.Status.COMPLETED).order_by("-first_seen_at", "-id"))
+    ended = list(
+        counted.filter(status=Conference.Status.COMPLETED).order_by("-ended_at", "-id")[:RECENTLY_ENDED]
+    )
+    floor_ids = {c.floor_call_control_id for c in live if c.floor_call_control_id}
+    callers = _callers(floor_ids)
+
+    def card(conference: Conference) -> dict[str, Any]:
+        data = conference_summary(conference, conference.active)
+        data["floor_name"] = (
+            leg_name(data["floor_call_control_id"], callers) if data["floor_call_control_id"] else ""
+        )
+        data["version"] = conference.version
+        return data
+
+    return [card(c) for c in live], [card(c) for c in ended]
+
+
+def board_card(conference: Conference) -> str:
+    active = conference.participants.exclude(status=Participant.Status.LEFT).count()
+    data = conference_summary(conference, active)
+    floor = data["floor_call_control_id"]
+    data["floor_name"] = leg_name(floor, _callers([floor])) if floor else ""
+    data["version"] = conference.version
+    return render("moderator/_conference_card.html", {"c": data})
+
+
+def queues_context() -> dict[str, Any]:
+    return {"queues": queues_dict(), "now": iso(timezone.now())}
+
+
+def board_parts() -> dict[str, Any]:
+    live, ended = board_conferences()
+    return {
+        "live": render(
+            "moderator/_conference_cards.html", {"cards": live, "empty": "No live conferences right now."}
+        ),
+        "ended": render(
+            "moderator/_conference_cards.html", {"cards": ended, "empty": "Nothing ended recently."}
+        ),
+        "queues": render("moderator/_queues.html", queues_context()),
+        "versions": {c["id"]: c["version"] for c in live + ended},
+    }
+
+
+def participant_row(participant: Participant, conference: Conference, calls: dict) -> str:
+    row = participant_dict(participant, conference, calls.get(participant.call_control_id))
+    return render(
+        "moderator/_participant_row.html",
+        {"p": display_rows([row])[0], "conference": {"id": conference.telnyx_id}},
+    )

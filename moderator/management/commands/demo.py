@@ -1,0 +1,158 @@
+"""`python manage.py demo`: the whole product on embedded defaults, with a live Telnyx simulator.
+
+Migrates the SQLite database, creates a demo moderator, starts the simulator (demo scenario) and the
+dashboard (Daphne, in-memory channel layer) wired to each other, and stops both on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from moderator.management.commands.telnyx_simulator import port_is_free
+from moderator.models import Room, RoomNumber, UserProfile
+from moderator.simulator.keys import DEFAULT_API_KEY, development_public_key
+
+DEMO_USER = "moderator"
+DEMO_ROOM = "Demo room"
+DEMO_ROOM_NUMBER = "+15550100"
+DEMO_MODERATOR_NUMBER = "+15550199"
+
+
+class Command(BaseCommand):
+    help = "Run the dashboard and a Telnyx simulator with a live demo scenario (SQLite, no Telnyx account)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000, help="the dashboard's port")
+        parser.add_argument("--sim-port", type=int, default=8765, help="the Telnyx simulator's port")
+        parser.add_argument("--seed", type=int, default=7)
+        parser.add_argument(
+            "--password", default=None, help="the demo moderator's password (default: random)"
+        )
+
+    def handle(self, *args, host: str, port: int, sim_port: int, seed: int, password: str | None, **options):
+        for name, number in (("dashboard", port), ("simulator", sim_port)):
+            if not port_is_free(host, number):
+                raise CommandError(
+                    f"port {number} for the {name} is already in use: choose another with "
+                    f"--{'port' if name == 'dashboard' else 'sim-port'}"
+                )
+        if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3" or os.environ.get(
+            "REDIS_URL"
+        ):
+            self.stdout.write(
+                self.style.WARNING("note: the demo is meant for the embedded defaults (SQLite, no Redis)")
+            )
+        call_command("migrate", interactive=False, verbosity=0)
+        password = password or secrets.token_urlsafe(9)
+        self.create_demo_user(password)
+        self.create_demo_room()
+
+        dashboard_url = f"http://{host}:{port}"
+        env = {
+            **os.environ,
+            "TELNYX_BASE_URL": f"http://{host}:{sim_port}/v2",
+            "TELNYX_API_KEY": DEFAULT_API_KEY,
+            "TELNYX_PUBLIC_KEY": development_public_key(),
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.pop("TELNYX_SIMULATOR_PRIVATE_KEY", None)  # the dashboard is configured with the development key
+        manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "moderator.asgi:application"],
+                cwd=settings.BASE_DIR,
+                env=env,
+            ),
+        ]
+        self.wait_for(host, port)
+        processes.append(
+            subprocess.Popen(
+                [
+                    *manage,
+                    "telnyx_simulator",
+                    "--host",
+                    host,
+                    "--port",
+                    str(sim_port),
+                    "--scenario",
+                    "demo",
+                    "--seed",
+                    str(seed),
+                    "--webhook-url",
+                    f"{dashboard_url}/webhooks/telnyx",
+                    "--dial-in-number",
+                    DEMO_ROOM_NUMBER,
+                ],
+                cwd=settings.BASE_DIR,
+                env=env,
+            )
+        )
+        self.stdout.write(self.style.SUCCESS(f"\nConference Moderator demo is running: {dashboard_url}/"))
+        self.stdout.write(f"  log in as  {DEMO_USER} / {password}")
+        self.stdout.write(
+            f"  admin:     {dashboard_url}/admin/   simulator: http://{host}:{sim_port}/sim/state"
+        )
+        self.stdout.write(
+            f"  callers dial the demo room {DEMO_ROOM_NUMBER}; the moderator dials from {DEMO_MODERATOR_NUMBER}"
+        )
+        self.stdout.write("  Ctrl-C stops everything.\n")
+        self.supervise(processes)
+
+    def create_demo_user(self, password: str) -> None:
+        user, _ = get_user_model().objects.get_or_create(username=DEMO_USER, defaults={"is_staff": True})
+        user.is_staff = user.is_superuser = True
+        user.set_password(password)
+        user.save()
+        user.user_permissions.add(Permission.objects.get(codename="moderate_conference"))
+        UserProfile.objects.update_or_create(user=user, defaults={"phone_number": DEMO_MODERATOR_NUMBER})
+
+    def create_demo_room(self) -> None:
+        room, _ = Room.objects.get_or_create(
+            name=DEMO_ROOM,
+            defaults={
+                "waiting_room": True,
+                "moderator_numbers": [DEMO_MODERATOR_NUMBER],
+                "beep_enabled": "on_enter",
+            },
+        )
+        RoomNumber.objects.get_or_create(number=DEMO_ROOM_NUMBER, defaults={"room": room})
+
+    def wait_for(self, host: str, port: int, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while port_is_free(host, port):
+            if time.monotonic() > deadline:
+                raise CommandError(f"the dashboard did not start on port {port}")
+            time.sleep(0.1)
+
+    def supervise(self, processes: list[subprocess.Popen]) -> None:
+        def stop(*_):
+            for process in processes:
+                if process.poll() is None:
+                    process.terminate()
+            for process in processes:
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+
+        signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
+        try:
+            while all(process.poll() is None for process in processes):
+                time.sleep(0.5)
+            raise CommandError("a demo process exited unexpectedly; see its output above")
+        except KeyboardInterrupt:
+            self.stdout.write("\nstopping…")
+        finally:
+            stop()

@@ -1,0 +1,1 @@
+// Moderator controls: filled in below.

@@ -1,0 +1,275 @@
+// Live pages: one websocket per page, a snapshot on (re)connect, versioned updates that replace only the
+// rows they name, timers that tick locally, and reconnection with backoff that never hides staleness.
+
+const root = document.querySelector("[data-live]");
+const isBoard = root?.classList.contains("board");
+const banner = document.getElementById("connection");
+const announcer = document.getElementById("announcer");
+const toasts = document.getElementById("toasts");
+
+export const live = {
+  conferenceId: root?.dataset.conferenceId || null,
+  myPhone: root?.dataset.myPhone || "",
+  version: Number(root?.dataset.version || 0),
+  socket: null,
+  resync() {
+    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify({ type: "resync" }));
+  },
+  selectedIds() {
+    return [...document.querySelectorAll("#participants .leg-select:checked")].map((box) => box.value);
+  },
+  joinedRows() {
+    return [...document.querySelectorAll('#participants tr.leg:not([data-status="left"])')];
+  },
+  myCallControlIds() {
+    if (!this.myPhone) return [];
+    return this.joinedRows().filter((row) => row.dataset.from === this.myPhone).map((row) => row.dataset.callControlId);
+  },
+  toast,
+};
+
+// --- rendering -------------------------------------------------------------------------------------
+
+function fragment(html) {
+  const template = document.createElement("template");
+  template.innerHTML = html.trim();
+  return template.content;
+}
+
+function rowFragment(html) {
+  const table = document.createElement("table");
+  table.innerHTML = `<tbody>${html}</tbody>`;
+  return table.tBodies[0].firstElementChild;
+}
+
+function markMe(scope = document) {
+  if (!live.myPhone) return;
+  for (const row of scope.querySelectorAll?.("tr.leg") || []) {
+    const mine = row.dataset.from === live.myPhone;
+    row.classList.toggle("mine", mine);
+    row.querySelector(".me")?.toggleAttribute("hidden", !mine);
+  }
+}
+
+function replaceRow(callControlId, html) {
+  const body = document.getElementById("participants");
+  const fresh = rowFragment(html);
+  if (!fresh) return;
+  const current = body.querySelector(`tr[data-call-control-id="${CSS.escape(callControlId)}"]`);
+  if (current) {
+    const selected = current.querySelector(".leg-select")?.checked;
+    const box = fresh.querySelector(".leg-select");
+    if (box && selected && !box.disabled) box.checked = true;
+    current.replaceWith(fresh);
+  } else {
+    body.querySelector(".empty-row")?.remove();
+    body.append(fresh);
+  }
+  markMe(fresh.parentElement || body);
+}
+
+function applyConferenceSnapshot(message) {
+  document.getElementById("conference-summary").innerHTML = message.summary;
+  document.getElementById("participants").innerHTML = message.rows;
+  document.getElementById("timeline").innerHTML = message.timeline;
+  showViewers(message.viewers);
+  live.version = message.version;
+  markMe();
+}
+
+function applyConferenceUpdate(message) {
+  if (message.version <= live.version) return; // the snapshot already had it
+  if (message.version > live.version + 1) {
+    live.resync(); // an update was missed: never show stale state silently
+    return;
+  }
+  live.version = message.version;
+  document.getElementById("conference-summary").innerHTML = message.summary;
+  for (const [callControlId, html] of Object.entries(message.rows)) replaceRow(callControlId, html);
+  if (message.timeline) document.getElementById("timeline").prepend(fragment(message.timeline));
+  if (message.announce?.length) announce(message.announce.join(". "));
+  tick();
+}
+
+function showViewers(viewers = []) {
+  const list = document.getElementById("viewers");
+  if (!list) return;
+  list.replaceChildren(...viewers.map((name) => Object.assign(document.createElement("li"), { textContent: name })));
+}
+
+const boardVersions = new Map();
+
+function readBoardVersions() {
+  boardVersions.clear();
+  for (const card of document.querySelectorAll(".conference-card")) {
+    boardVersions.set(card.dataset.conferenceId, Number(card.dataset.version));
+  }
+}
+
+function applyBoardSnapshot(message) {
+  document.getElementById("live-conferences").innerHTML = message.live;
+  document.getElementById("ended-conferences").innerHTML = message.ended;
+  document.getElementById("queues").innerHTML = message.queues;
+  readBoardVersions();
+}
+
+function applyBoardConference(message) {
+  const known = boardVersions.get(message.conference_id);
+  if (known !== undefined && message.version <= known) return;
+  if (known !== undefined && message.version > known + 1) {
+    live.resync();
+    return;
+  }
+  boardVersions.set(message.conference_id, message.version);
+  const card = fragment(message.card).firstElementChild;
+  const current = document.querySelector(`.conference-card[data-conference-id="${CSS.escape(message.conference_id)}"]`);
+  const target = document.getElementById(message.live ? "live-conferences" : "ended-conferences");
+  if (current && current.parentElement === target) {
+    current.replaceWith(card);
+  } else {
+    current?.remove();
+    target.querySelector(".empty")?.remove();
+    target.prepend(card);
+    if (!message.live) [...target.querySelectorAll(".conference-card")].slice(10).forEach((old) => old.remove());
+    const liveList = document.getElementById("live-conferences");
+    if (!liveList.querySelector(".conference-card")) {
+      liveList.innerHTML = '<p class="empty">No live conferences right now.</p>';
+    }
+  }
+  tick();
+}
+
+function handle(message) {
+  switch (message.type) {
+    case "snapshot":
+      isBoard ? applyBoardSnapshot(message) : applyConferenceSnapshot(message);
+      setConnected(true);
+      break;
+    case "update":
+      applyConferenceUpdate(message);
+      break;
+    case "conference":
+      applyBoardConference(message);
+      break;
+    case "queues":
+      document.getElementById("queues").innerHTML = message.html;
+      break;
+    case "presence":
+      showViewers(message.viewers);
+      break;
+  }
+  tick();
+}
+
+// --- time ------------------------------------------------------------------------------------------
+
+function clock(seconds) {
+  seconds = Math.max(0, Math.floor(seconds));
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = String(seconds % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
+}
+
+function ago(seconds) {
+  if (seconds < 60) return "just now";
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ago`;
+  return `${Math.floor(seconds / 86400)} d ago`;
+}
+
+const parse = (value) => (value && value !== "None" ? Date.parse(value) : NaN);
+
+export function tick() {
+  const now = Date.now();
+  for (const el of document.querySelectorAll("[data-tick]")) {
+    const since = parse(el.dataset.since);
+    const until = parse(el.dataset.until);
+    let text = "–";
+    switch (el.dataset.tick) {
+      case "since":
+        if (!Number.isNaN(since)) text = clock((now - since) / 1000);
+        break;
+      case "duration":
+        if (!Number.isNaN(since)) text = clock(((Number.isNaN(until) ? now : until) - since) / 1000);
+        break;
+      case "ago":
+        if (!Number.isNaN(since)) text = ago((now - since) / 1000);
+        break;
+      case "talk": {
+        const base = Number(el.dataset.base || 0);
+        text = clock(base + (Number.isNaN(since) ? 0 : (now - since) / 1000));
+        break;
+      }
+      case "clock":
+        if (!Number.isNaN(since)) text = new Date(since).toLocaleTimeString([], { hour12: false });
+        break;
+    }
+    if (el.textContent !== text) el.textContent = text;
+  }
+}
+
+// --- messages to the moderator -------------------------------------------------------------------
+
+function announce(text) {
+  if (announcer) announcer.textContent = text;
+}
+
+export function toast(text, kind = "info") {
+  const item = document.createElement("div");
+  item.className = `toast ${kind}`;
+  item.setAttribute("role", kind === "error" ? "alert" : "status");
+  item.textContent = text;
+  const close = Object.assign(document.createElement("button"), { type: "button", textContent: "×", className: "link" });
+  close.setAttribute("aria-label", "Dismiss");
+  close.addEventListener("click", () => item.remove());
+  item.append(close);
+  toasts.append(item);
+  if (kind !== "error") setTimeout(() => item.remove(), 4000);
+  return item;
+}
+
+// --- the socket ------------------------------------------------------------------------------------
+
+let attempts = 0;
+
+function setConnected(connected) {
+  document.body.classList.toggle("stale", !connected);
+  if (!banner) return;
+  banner.hidden = connected;
+  banner.textContent = connected ? "" : "Reconnecting… the page may be out of date";
+}
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}${root.dataset.live}`);
+  live.socket = socket;
+  socket.addEventListener("open", () => {
+    attempts = 0;
+  });
+  socket.addEventListener("message", (event) => handle(JSON.parse(event.data)));
+  socket.addEventListener("close", (event) => {
+    setConnected(false);
+    if (event.code === 4401) {
+      location.href = `/accounts/login/?next=${encodeURIComponent(location.pathname)}`;
+      return;
+    }
+    if (event.code === 4404) {
+      banner.hidden = false;
+      banner.textContent = "This conference is not known (yet). Retrying…";
+    }
+    const delay = Math.min(10000, 500 * 2 ** attempts++) * (0.75 + Math.random() / 2);
+    setTimeout(connect, delay);
+  });
+}
+
+if (root) {
+  readBoardVersions();
+  markMe();
+  tick();
+  setInterval(tick, 1000);
+  setInterval(() => {
+    if (live.socket?.readyState === WebSocket.OPEN) live.socket.send(JSON.stringify({ type: "ping" }));
+  }, 60000);
+  connect();
+}

@@ -1,0 +1,174 @@
+"""A real dashboard server (Daphne on loopback, its own SQLite file) for end-to-end and browser tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.telnyx_events import TEST_PUBLIC_KEY
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "live-test-password-1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+class LiveServer:
+    """One Daphne process serving moderator.asgi with the given environment."""
+
+    def __init__(self, tmp: Path, extra_env: dict[str, str] | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tmp / f"daphne-{self.port}.log"
+        self.env = {
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if not k.startswith(("DATABASE_URL", "REDIS_URL", "DJANGO_"))
+            },
+            "DJANGO_SETTINGS_MODULE": "moderator.settings",
+            "DATABASE_URL": f"sqlite:///{tmp / 'live.sqlite3'}",
+            "TELNYX_PUBLIC_KEY": TEST_PUBLIC_KEY,
+            "TELNYX_API_KEY": "KEY_SIMULATOR",
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            **(extra_env or {}),
+        }
+        self.process: subprocess.Popen | None = None
+
+    def manage(self, *args: str, env: dict[str, str] | None = None) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def prepare(self) -> None:
+        self.manage("migrate", "--noinput")
+        self.manage(
+            "shell",
+            "-c",
+            (
+                "from django.contrib.auth.models import User, Permission;"
+                f"u = User.objects.create_user('moderator', password='{PASSWORD}');"
+                "u.user_permissions.add(Permission.objects.get(codename='moderate_conference'));"
+                f"User.objects.create_user('observer', password='{PASSWORD}')"
+            ),
+        )
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "moderator.asgi:application",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def client(self, username: str = "moderator") -> httpx.Client:
+        """An HTTP client logged in through the real login form."""
+        client = httpx.Client(base_url=self.url, timeout=10)
+        page = client.get("/accounts/login/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+        response = client.post(
+            "/accounts/login/",
+            data={"username": username, "password": PASSWORD, "csrfmiddlewaretoken": token},
+            headers={"Referer": f"{self.url}/accounts/login/"},
+        )
+        assert response.status_code in (302, 303), response.text[:500]
+        return client
+
+
+@pytest.fixture(scope="session")
+def live_server_factory(tmp_path_factory):
+    servers: list[LiveServer] = []
+
+    def make(extra_env: dict[str, str] | None = None) -> LiveServer:
+        server = LiveServer(tmp_path_factory.mktemp("live"), extra_env)
+        server.prepare()
+        server.start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def dashboard(live_server_factory):
+    """A dashboard verifying webhooks with the test key (sign with tests.telnyx_events.sign)."""
+    return live_server_factory()
+
+
+@pytest.fixture(scope="session")
+def sim_stack(tmp_path_factory):
+    """The Telnyx simulator and a dashboard wired to each other, as `manage.py demo` does:
+    the simulator signs webhooks to the dashboard, the dashboard's SDK calls go to the simulator."""
+    from moderator.simulator.keys import development_public_key
+    from moderator.simulator.testing import running_simulator
+
+    server = LiveServer(tmp_path_factory.mktemp("stack"))
+    with running_simulator(f"{server.url}/webhooks/telnyx", media_seconds=0.3, ring_timeout=20) as sim:
+        server.env.update(
+            {
+                "TELNYX_PUBLIC_KEY": development_public_key(),
+                "TELNYX_BASE_URL": sim.base_url,
+                "TELNYX_API_KEY": sim.api_key,
+            }
+        )
+        server.prepare()
+        server.start()
+        try:
+            yield sim, server
+        finally:
+            server.stop()
