@@ -6,7 +6,7 @@ from functools import wraps
 
 from django.core.paginator import EmptyPage, Paginator
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
 from moderator.models import Conference
 from moderator.serializers import conference_dict, conference_summary, conferences_with_counts, queues_dict
@@ -40,7 +40,16 @@ def _positive_int(value: str | None, default: int, field: str) -> int:
     return int(value)
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
+def conference_collection(request: HttpRequest) -> JsonResponse:
+    """GET lists conferences; POST creates one from a call (an action, see action_api)."""
+    if request.method == "POST":
+        from moderator.action_api import create_conference
+
+        return create_conference(request)
+    return conference_list(request)
+
+
 @login_required_json
 def conference_list(request: HttpRequest) -> JsonResponse:
     queryset = Conference.objects.order_by("-first_seen_at", "-id")
@@ -91,3 +100,12 @@ def queue_list(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {"queues": [{"name": name, "calls": calls, "waiting": len(calls)} for name, calls in queues.items()]}
     )
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> JsonResponse:
+    """CSRF refusals as JSON for the API (the page shows the message), Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return error(403, "CSRF check failed", f"{reason}. Reload the page and try again.")
+    from django.views.csrf import csrf_failure as default
+
+    return default(request, reason)

@@ -38,6 +38,8 @@ class Changes:
     queues: bool = False
     # (conference id, entry) for the live timeline: what happened, when, to which leg.
     timeline: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # Conferences first seen without a name (webhooks carry none): their name is fetched from Telnyx.
+    unnamed: set[str] = field(default_factory=set)
 
     def conference(self, conference: Conference) -> None:
         self.conferences.add(conference.telnyx_id)
@@ -51,6 +53,7 @@ class Changes:
         self.participants |= other.participants
         self.queues = self.queues or other.queues
         self.timeline.extend(other.timeline)
+        self.unnamed |= other.unnamed
 
 
 def _later(when: datetime, version: datetime | None) -> bool:
@@ -197,6 +200,8 @@ def _conference_created(event: TelnyxEvent, when: datetime, changes: Changes) ->
         conference.status = Conference.Status.IN_PROGRESS
     conference.save()
     changes.conference(conference)
+    if not conference.name:
+        changes.unnamed.add(conference.telnyx_id)
 
 
 def _conference_ended(event: TelnyxEvent, when: datetime, changes: Changes) -> None:
@@ -528,3 +533,109 @@ def apply_event(event: TelnyxEvent, changes: Changes) -> None:
     if event.event_type in ("call.enqueued", "call.dequeued") and not event.payload.get("queue"):
         raise EventNotApplicable(f"{event.event_type} has no payload.queue")
     HANDLERS[event.event_type](event, event_time(event), changes)
+
+
+# --- accepted commands and resyncs ----------------------------------------------------------------
+# Mute, unmute, hold, unhold and supervisor-role changes produce no webhook: their state comes from
+# Telnyx's accepting answer, and from its participant lists when the product resyncs.
+
+_FLAG_COMMANDS = {
+    "mute": ("muted", True),
+    "unmute": ("muted", False),
+    "hold": ("on_hold", True),
+    "unhold": ("on_hold", False),
+}
+_RECORDING_COMMANDS = {
+    "record_start": Conference.RecordingStatus.RECORDING,
+    "record_resume": Conference.RecordingStatus.RECORDING,
+    "record_pause": Conference.RecordingStatus.PAUSED,
+    "record_stop": Conference.RecordingStatus.IDLE,
+}
+
+
+def apply_accepted_command(conference: Conference, action: str, params: dict[str, Any]) -> Changes:
+    """The state a command Telnyx accepted implies, where no webhook will report it."""
+    changes = Changes()
+    conference = Conference.objects.select_for_update().get(pk=conference.pk)
+    if action in _FLAG_COMMANDS:
+        field_name, value = _FLAG_COMMANDS[action]
+        legs = conference.participants.select_for_update().exclude(status=Participant.Status.LEFT)
+        if params.get("call_control_ids"):
+            legs = legs.filter(call_control_id__in=params["call_control_ids"])
+        for participant in legs:
+            if getattr(participant, field_name) != value:
+                setattr(participant, field_name, value)
+                participant.conference = conference
+                participant.save(update_fields=[field_name, "updated_at"])
+                changes.participant(participant)
+    elif action == "update":
+        participant = (
+            conference.participants.select_for_update()
+            .filter(call_control_id=params["call_control_id"])
+            .first()
+        )
+        if participant is not None:
+            participant.supervisor_role = params["supervisor_role"]
+            participant.whisper_call_control_ids = params.get("whisper_call_control_ids") or []
+            participant.conference = conference
+            participant.save(update_fields=["supervisor_role", "whisper_call_control_ids", "updated_at"])
+            changes.participant(participant)
+    elif action in _RECORDING_COMMANDS:
+        conference.recording_status = _RECORDING_COMMANDS[action]
+        conference.recording_at = timezone.now()
+        conference.save(update_fields=["recording_status", "recording_at", "updated_at"])
+        changes.conference(conference)
+    elif action == "join":
+        # The leg shows as "joining" until conference.participant.joined arrives (unless it already has).
+        participant, created = Participant.objects.get_or_create(
+            conference=conference,
+            call_control_id=params["call_control_id"],
+            defaults={
+                "muted": bool(params.get("mute")),
+                "on_hold": bool(params.get("hold")),
+                "supervisor_role": params.get("supervisor_role") or "none",
+                "whisper_call_control_ids": params.get("whisper_call_control_ids") or [],
+            },
+        )
+        if created:
+            changes.participant(participant)
+    return changes
+
+
+def reconcile_from_telnyx(
+    conference: Conference, data: dict[str, Any], legs: list[dict[str, Any]]
+) -> Changes:
+    """Make the conference agree with Telnyx's own view (GET conference and its participants)."""
+    changes = Changes()
+    conference = Conference.objects.select_for_update().get(pk=conference.pk)
+    if data.get("name") and data["name"] != conference.name:
+        conference.name = data["name"]
+    if data.get("region"):
+        conference.region = data["region"]
+    if data.get("status") == Conference.Status.COMPLETED and conference.status != Conference.Status.COMPLETED:
+        conference.status = Conference.Status.COMPLETED
+        conference.ended_at = conference.ended_at or timezone.now()
+        conference.end_reason = data.get("end_reason") or conference.end_reason
+    elif data.get("status") == Conference.Status.IN_PROGRESS and conference.status == Conference.Status.INIT:
+        conference.status = Conference.Status.IN_PROGRESS
+    conference.save()
+    changes.conference(conference)
+    for leg in legs:
+        participant, _ = Participant.objects.select_for_update().get_or_create(
+            conference=conference, call_control_id=leg["call_control_id"]
+        )
+        participant.conference = conference
+        participant.call_leg_id = participant.call_leg_id or leg.get("call_leg_id") or ""
+        participant.muted = bool(leg.get("muted"))
+        participant.on_hold = bool(leg.get("on_hold"))
+        participant.whisper_call_control_ids = leg.get("whisper_call_control_ids") or []
+        if leg.get("status") in Participant.Status.values and leg["status"] != participant.status:
+            participant.status = leg["status"]
+            if participant.status == Participant.Status.LEFT:
+                participant.left_at = participant.left_at or timezone.now()
+            else:
+                participant.left_at = None
+        _clamp_participant(participant, conference)
+        participant.save()
+        changes.participant(participant)
+    return changes

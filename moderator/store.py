@@ -15,6 +15,7 @@ import traceback
 from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import (
     DatabaseError,
     IntegrityError,
@@ -24,7 +25,7 @@ from django.db import (
     transaction,
 )
 
-from moderator import broadcast
+from moderator import actions, broadcast
 from moderator.events import Changes, apply_event, event_time, is_known
 from moderator.models import WebhookEvent
 
@@ -115,6 +116,8 @@ def store_events(events: list[TelnyxEvent]) -> list[str]:
                 for index in order:
                     outcomes[index] = _store_one(events[index], changes)
                 broadcast.publish_on_commit(changes)
+                if changes.unnamed and settings.TELNYX_API_KEY:
+                    transaction.on_commit(lambda names=changes.unnamed: actions.fetch_names_later(names))
             return outcomes
         except (OperationalError, InterfaceError) as exc:
             # Deadlock, serialization failure or "database is locked": retry the whole batch.

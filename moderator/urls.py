@@ -10,7 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("healthz", views.healthz, name="healthz"),
-    path("api/conferences", api.conference_list, name="api-conference-list"),
+    path("api/conferences", api.conference_collection, name="api-conferences"),
     path("api/conferences/<str:telnyx_id>", api.conference_detail, name="api-conference-detail"),
     path("api/queues", api.queue_list, name="api-queue-list"),
     path("", include("moderator.action_api")),

@@ -7,13 +7,16 @@ from asgiref.sync import async_to_sync
 
 from tests.telnyx_events import TEST_PUBLIC_KEY, encode, sign
 
-pytest_plugins = ["tests.fixtures_simulator"]
+pytest_plugins = ["tests.fixtures_simulator", "tests.fixtures_actions", "tests.fixtures_live_server"]
 
 
 @pytest.fixture(autouse=True)
 def _telnyx_settings(settings):
     settings.TELNYX_PUBLIC_KEY = TEST_PUBLIC_KEY
     settings.TELNYX_API_KEY = "KEY_TEST"
+    settings.TELNYX_BASE_URL = (
+        "http://127.0.0.1:9/v2"  # never the real Telnyx: tests that call it use the simulator
+    )
 
 
 class AsgiResponse:

@@ -52,6 +52,7 @@ class LiveServer:
             "DATABASE_URL": f"sqlite:///{tmp / 'live.sqlite3'}",
             "TELNYX_PUBLIC_KEY": TEST_PUBLIC_KEY,
             "TELNYX_API_KEY": "KEY_SIMULATOR",
+            "TELNYX_BASE_URL": "http://127.0.0.1:9/v2",  # never the real Telnyx
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
             **(extra_env or {}),
         }

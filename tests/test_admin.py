@@ -19,7 +19,17 @@ def admin_client_with_data(admin_client, deliver):
 
 @pytest.mark.parametrize(
     "model",
-    ["conference", "participant", "call", "waitingcall", "recording", "webhookevent", "moderatoraction", "room", "userprofile"],
+    [
+        "conference",
+        "participant",
+        "call",
+        "waitingcall",
+        "recording",
+        "webhookevent",
+        "moderatoraction",
+        "room",
+        "userprofile",
+    ],
 )
 def test_every_model_has_a_working_changelist(admin_client_with_data, model):
     assert admin_client_with_data.get(f"/admin/moderator/{model}/").status_code == 200

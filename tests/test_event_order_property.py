@@ -44,7 +44,9 @@ LIVES = (
 def snapshot() -> str:
     """Everything a moderator could see, without bookkeeping columns."""
 
-    def rows(model, order, exclude=("id", "updated_at", "first_seen_at", "conference", "saved_at", "version")):
+    def rows(
+        model, order, exclude=("id", "updated_at", "first_seen_at", "conference", "saved_at", "version")
+    ):
         fields = [f.attname for f in model._meta.fields if f.name not in exclude and f.attname not in exclude]
         if model is not Conference and "conference_id" not in exclude:
             fields.append("conference__telnyx_id")

@@ -1,0 +1,217 @@
+"""Declared input for every moderator action: the fields and enums of the Telnyx request bodies.
+
+A bad body is refused here with the field named, before anything is sent to Telnyx.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+CallControlId = Annotated[str, Field(min_length=1, max_length=255)]
+CallControlIds = Annotated[list[CallControlId], Field(min_length=1, max_length=1000)]
+Region = Literal["Australia", "Europe", "Middle East", "US"]
+Beep = Literal["always", "never", "on_enter", "on_exit"]
+SupervisorRole = Literal["barge", "monitor", "none", "whisper"]
+Url = Annotated[str, Field(min_length=1, max_length=2048, pattern=r"^https?://\S+$")]
+MediaName = Annotated[str, Field(min_length=1, max_length=255)]
+ClientState = Annotated[str, Field(max_length=4096)]
+Language = Literal[
+    "arb",
+    "cmn-CN",
+    "cy-GB",
+    "da-DK",
+    "de-DE",
+    "en-AU",
+    "en-GB",
+    "en-GB-WLS",
+    "en-IN",
+    "en-US",
+    "es-ES",
+    "es-MX",
+    "es-US",
+    "fr-CA",
+    "fr-FR",
+    "hi-IN",
+    "is-IS",
+    "it-IT",
+    "ja-JP",
+    "ko-KR",
+    "nb-NO",
+    "nl-NL",
+    "pl-PL",
+    "pt-BR",
+    "pt-PT",
+    "ro-RO",
+    "ru-RU",
+    "sv-SE",
+    "tr-TR",
+]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Targets(Body):
+    call_control_ids: CallControlIds | None = None
+    region: Region | None = None
+
+
+class Mute(Targets):
+    pass
+
+
+class Stop(Targets):
+    pass
+
+
+class Hold(Targets):
+    audio_url: Url | None = None
+    media_name: MediaName | None = None
+
+
+class Unhold(Body):
+    call_control_ids: CallControlIds
+    region: Region | None = None
+
+
+class Play(Targets):
+    audio_url: Url | None = None
+    media_name: MediaName | None = None
+    loop: Literal["infinity"] | Annotated[int, Field(ge=1, le=100)] | None = None
+
+    @model_validator(mode="after")
+    def needs_audio(self):
+        if not self.audio_url and not self.media_name:
+            raise ValueError("audio_url or media_name is required")
+        return self
+
+
+class Speak(Targets):
+    payload: Annotated[str, Field(min_length=1, max_length=3000)]
+    voice: Annotated[str, Field(min_length=1, max_length=128)]
+    language: Language | None = None
+    payload_type: Literal["text", "ssml"] | None = None
+
+
+class RecordStart(Body):
+    format: Literal["wav", "mp3"]
+    channels: Literal["single", "dual"] | None = None
+    play_beep: bool | None = None
+    trim: Literal["trim-silence"] | None = None
+    custom_file_name: Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[\w.\-]+$")] | None = None
+    region: Region | None = None
+
+
+class RecordControl(Body):
+    recording_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    region: Region | None = None
+
+
+class RecordStop(RecordControl):
+    client_state: ClientState | None = None
+
+
+class SendDtmf(Body):
+    digits: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9*#A-DwW]+$")]
+    call_control_ids: CallControlIds | None = None
+    duration_millis: Annotated[int, Field(ge=100, le=500)] | None = None
+    client_state: ClientState | None = None
+
+
+class Gather(Body):
+    call_control_id: CallControlId
+    audio_url: Url | None = None
+    media_name: MediaName | None = None
+    invalid_audio_url: Url | None = None
+    invalid_media_name: MediaName | None = None
+    minimum_digits: Annotated[int, Field(ge=1, le=128)] | None = None
+    maximum_digits: Annotated[int, Field(ge=1, le=128)] | None = None
+    maximum_tries: Annotated[int, Field(ge=1, le=10)] | None = None
+    timeout_millis: Annotated[int, Field(ge=1, le=600000)] | None = None
+    initial_timeout_millis: Annotated[int, Field(ge=1, le=600000)] | None = None
+    inter_digit_timeout_millis: Annotated[int, Field(ge=1, le=600000)] | None = None
+    terminating_digit: Annotated[str, Field(pattern=r"^[0-9*#A-D]$")] | None = None
+    valid_digits: Annotated[str, Field(min_length=1, max_length=16, pattern=r"^[0-9*#A-D]+$")] | None = None
+    stop_playback_on_dtmf: bool | None = None
+    gather_id: Annotated[str, Field(max_length=128)] | None = None
+    client_state: ClientState | None = None
+
+    @model_validator(mode="after")
+    def digits_in_order(self):
+        if self.minimum_digits and self.maximum_digits and self.minimum_digits > self.maximum_digits:
+            raise ValueError("minimum_digits must not exceed maximum_digits")
+        return self
+
+
+class Update(Body):
+    call_control_id: CallControlId
+    supervisor_role: SupervisorRole
+    whisper_call_control_ids: Annotated[list[CallControlId], Field(max_length=1000)] | None = None
+    region: Region | None = None
+
+
+class Join(Body):
+    call_control_id: CallControlId
+    beep_enabled: Beep | None = None
+    end_conference_on_exit: bool | None = None
+    soft_end_conference_on_exit: bool | None = None
+    hold: bool | None = None
+    hold_audio_url: Url | None = None
+    hold_media_name: MediaName | None = None
+    mute: bool | None = None
+    start_conference_on_enter: bool | None = None
+    supervisor_role: SupervisorRole | None = None
+    whisper_call_control_ids: Annotated[list[CallControlId], Field(max_length=1000)] | None = None
+    client_state: ClientState | None = None
+    region: Region | None = None
+
+
+class Leave(Body):
+    call_control_id: CallControlId
+    beep_enabled: Beep | None = None
+    region: Region | None = None
+
+
+class End(Body):
+    pass
+
+
+class CreateConference(Body):
+    call_control_id: CallControlId
+    name: Annotated[str, Field(min_length=1, max_length=255)]
+    beep_enabled: Beep | None = None
+    client_state: ClientState | None = None
+    comfort_noise: bool | None = None
+    duration_minutes: Annotated[int, Field(ge=1, le=1440)] | None = None
+    hold_audio_url: Url | None = None
+    hold_media_name: MediaName | None = None
+    max_participants: Annotated[int, Field(ge=2, le=800)] | None = None
+    region: Region | None = None
+    start_conference_on_create: bool | None = None
+
+
+class Enqueue(Body):
+    queue_name: Annotated[str, Field(min_length=1, max_length=255)]
+    max_size: Annotated[int, Field(ge=1, le=5000)] | None = None
+    max_wait_time_secs: Annotated[int, Field(ge=1, le=86400)] | None = None
+    keep_after_hangup: bool | None = None
+    client_state: ClientState | None = None
+
+
+class CallCommand(Body):
+    client_state: ClientState | None = None
+
+
+def first_error(error: ValidationError) -> tuple[str, str]:
+    """The first problem as (field, sentence), like healthchecks' `format_first_error`."""
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "body"
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "is not a field of this action"
+    elif first["type"] == "missing":
+        message = "is required"
+    return field, f"{field}: {message}" if field != "body" else message

@@ -1,0 +1,263 @@
+"""Moderator actions: validate → send through the SDK → audit → apply what no webhook will report.
+
+Every attempt leaves a ModeratorAction row, accepted or not. State changes only after Telnyx has
+accepted the command, in a transaction that broadcasts on commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import close_old_connections, transaction
+from pydantic import BaseModel
+
+from moderator import action_schemas as schemas
+from moderator import broadcast, events
+from moderator.models import Conference, ModeratorAction
+from moderator.telnyx_client import RETRIES_WITH_COMMAND_ID, TelnyxFailure, as_dict, new_command_id, send
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Action:
+    schema: type[BaseModel]
+    method: str  # the SDK method under client.conferences.actions / client.calls.actions
+    takes_command_id: bool
+    describe: str  # what the moderator asked for, for messages: "mute", "start recording"
+
+
+CONFERENCE_ACTIONS: dict[str, Action] = {
+    "join": Action(schemas.Join, "join", True, "join a call to the conference"),
+    "leave": Action(schemas.Leave, "leave", True, "remove a participant"),
+    "end": Action(schemas.End, "end_conference", True, "end the conference"),
+    "hold": Action(schemas.Hold, "hold", False, "hold"),
+    "unhold": Action(schemas.Unhold, "unhold", False, "unhold"),
+    "mute": Action(schemas.Mute, "mute", False, "mute"),
+    "unmute": Action(schemas.Mute, "unmute", False, "unmute"),
+    "play": Action(schemas.Play, "play", False, "play audio"),
+    "stop": Action(schemas.Stop, "stop", False, "stop audio"),
+    "speak": Action(schemas.Speak, "speak", True, "speak text"),
+    "record_start": Action(schemas.RecordStart, "record_start", True, "start recording"),
+    "record_pause": Action(schemas.RecordControl, "record_pause", True, "pause recording"),
+    "record_resume": Action(schemas.RecordControl, "record_resume", True, "resume recording"),
+    "record_stop": Action(schemas.RecordStop, "record_stop", True, "stop recording"),
+    "send_dtmf": Action(schemas.SendDtmf, "send_dtmf", False, "send DTMF"),
+    "gather_using_audio": Action(schemas.Gather, "gather_dtmf_audio", False, "gather digits"),
+    "update": Action(schemas.Update, "update", True, "change the supervisor role"),
+}
+
+CALL_ACTIONS: dict[str, Action] = {
+    "enqueue": Action(schemas.Enqueue, "enqueue", True, "put the call in a queue"),
+    "leave_queue": Action(schemas.CallCommand, "leave_queue", True, "take the call out of its queue"),
+    "hangup": Action(schemas.CallCommand, "hangup", True, "hang up the call"),
+    "answer": Action(schemas.CallCommand, "answer", True, "answer the call"),
+}
+
+
+class UnknownConference(Exception):
+    pass
+
+
+def _targets(params: dict[str, Any]) -> list[str]:
+    if params.get("call_control_ids"):
+        return list(params["call_control_ids"])
+    return [params["call_control_id"]] if params.get("call_control_id") else []
+
+
+def _target_text(conference_id: str | None, targets: list[str]) -> str:
+    if targets:
+        return "leg " + ", ".join(targets[:3]) + (" …" if len(targets) > 3 else "")
+    return f"conference {conference_id}" if conference_id else "the call"
+
+
+def _attempt(
+    user,
+    name: str,
+    action: Action,
+    params: dict[str, Any],
+    *,
+    conference: Conference | None,
+    conference_id: str,
+    call: Callable,
+    target_override: list[str] | None = None,
+) -> Any:
+    """Send one command through the SDK and audit it, whatever happens."""
+    command_id = new_command_id() if action.takes_command_id else ""
+    targets = target_override if target_override is not None else _targets(params)
+    started = time.monotonic()
+    audit = ModeratorAction(
+        user=user if getattr(user, "is_authenticated", False) else None,
+        action=name,
+        conference=conference,
+        conference_telnyx_id=conference_id or "",
+        call_control_ids=targets,
+        parameters=params,
+        command_id=command_id,
+    )
+    try:
+        response = send(
+            action.describe,
+            _target_text(conference_id, targets),
+            lambda client: call(client, {**params, **({"command_id": command_id} if command_id else {})}),
+            retries=RETRIES_WITH_COMMAND_ID if command_id else 0,
+        )
+    except TelnyxFailure as failure:
+        audit.outcome = (
+            ModeratorAction.Outcome.REFUSED
+            if (failure.telnyx_status or 500) < 500 and failure.code not in ("timeout", "unreachable")
+            else ModeratorAction.Outcome.FAILED
+        )
+        audit.http_status = failure.telnyx_status
+        audit.telnyx_error_code = failure.code
+        audit.error_detail = f"{failure.title}: {failure.detail}"[:4000]
+        audit.latency_ms = (time.monotonic() - started) * 1000
+        audit.save()
+        _publish_timeline(conference)
+        raise
+    audit.outcome = ModeratorAction.Outcome.OK
+    audit.http_status = 200
+    audit.latency_ms = (time.monotonic() - started) * 1000
+    audit.save()
+    return response, audit
+
+
+def _publish_timeline(conference: Conference | None) -> None:
+    """An audited attempt shows on the conference's timeline in every open tab."""
+    if conference is None:
+        return
+    with transaction.atomic():
+        changes = events.Changes()
+        changes.conference(conference)
+        broadcast.publish_on_commit(changes)
+
+
+def run_conference_action(user, conference_id: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Validate (raises pydantic.ValidationError), send, audit, apply. Raises TelnyxFailure when refused."""
+    action = CONFERENCE_ACTIONS[name]
+    params = action.schema.model_validate(body).model_dump(exclude_none=True)
+    conference = Conference.objects.filter(telnyx_id=conference_id).first()
+    if conference is None:
+        raise UnknownConference(conference_id)
+    sdk_method = action.method
+    response, _ = _attempt(
+        user,
+        name,
+        action,
+        params,
+        conference=conference,
+        conference_id=conference_id,
+        call=lambda client, kwargs: getattr(client.conferences.actions, sdk_method)(conference_id, **kwargs),
+    )
+    with transaction.atomic():
+        changes = events.apply_accepted_command(conference, name, params)
+        changes.conference(conference)  # the audit row joins the timeline
+        broadcast.publish_on_commit(changes)
+    return as_dict(response)
+
+
+def run_call_action(user, call_control_id: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    action = CALL_ACTIONS[name]
+    params = action.schema.model_validate(body).model_dump(exclude_none=True)
+    sdk_method = action.method
+    response, _ = _attempt(
+        user,
+        name,
+        action,
+        params,
+        conference=None,
+        conference_id="",
+        target_override=[call_control_id],
+        call=lambda client, kwargs: getattr(client.calls.actions, sdk_method)(call_control_id, **kwargs),
+    )
+    return as_dict(response)
+
+
+def create_conference(user, body: dict[str, Any], *, room=None) -> Conference:
+    """Create a conference from a call; the Conference row exists (with its name) before any webhook."""
+    params = schemas.CreateConference.model_validate(body).model_dump(exclude_none=True)
+    action = Action(schemas.CreateConference, "create", True, "create a conference")
+    response, audit = _attempt(
+        user,
+        "create_conference",
+        action,
+        params,
+        conference=None,
+        conference_id="",
+        call=lambda client, kwargs: client.conferences.create(**kwargs),
+    )
+    data = as_dict(response)
+    with transaction.atomic():
+        conference, _ = Conference.objects.select_for_update().get_or_create(telnyx_id=data["id"])
+        conference.name = data.get("name") or params["name"]
+        conference.region = data.get("region") or conference.region
+        if room is not None:
+            conference.room = room
+        if (
+            conference.status == Conference.Status.INIT
+            and data.get("status") == Conference.Status.IN_PROGRESS
+        ):
+            conference.status = Conference.Status.IN_PROGRESS
+        conference.save()
+        audit.conference, audit.conference_telnyx_id = conference, conference.telnyx_id
+        audit.save(update_fields=["conference", "conference_telnyx_id"])
+        changes = events.Changes()
+        changes.conference(conference)
+        broadcast.publish_on_commit(changes)
+    return conference
+
+
+def sync_conference(conference_id: str, user=None) -> Conference:
+    """Reconcile one conference and its legs from Telnyx's own lists (GET conference, participants)."""
+    conference, _ = Conference.objects.get_or_create(telnyx_id=conference_id)
+    target = f"conference {conference_id}"
+    data = as_dict(
+        send("read the conference", target, lambda c: c.conferences.retrieve(conference_id), retries=2)
+    )
+    legs: list[dict[str, Any]] = []
+    page_number = 1
+    while True:
+        page = send(
+            "list the participants",
+            target,
+            lambda c, n=page_number: c.conferences.list_participants(
+                conference_id, page_number=n, page_size=250
+            ),
+            retries=2,
+        )
+        legs.extend(item.to_dict() for item in page.data)
+        if page.meta is None or page.meta.page_number >= page.meta.total_pages:
+            break
+        page_number += 1
+    with transaction.atomic():
+        changes = events.reconcile_from_telnyx(conference, data, legs)
+        broadcast.publish_on_commit(changes)
+    conference.refresh_from_db()
+    return conference
+
+
+# Names of conferences first seen through webhooks are fetched in the background: the webhook
+# must be answered within Telnyx's 2 s, and Telnyx's answer may take longer.
+_background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="telnyx-sync")
+
+
+def fetch_names_later(conference_ids: set[str]) -> None:
+    for conference_id in conference_ids:
+        _background.submit(_fetch_name, conference_id)
+
+
+def _fetch_name(conference_id: str) -> None:
+    close_old_connections()
+    try:
+        sync_conference(conference_id)
+    except TelnyxFailure as failure:
+        logger.info("could not fetch conference %s from Telnyx: %s", conference_id, failure)
+    except Exception:  # noqa: BLE001 - a background job must not die silently
+        logger.exception("syncing conference %s failed", conference_id)
+    finally:
+        close_old_connections()
