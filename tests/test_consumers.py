@@ -1,0 +1,169 @@
+"""The live pages' websockets: who may connect, the snapshot, updates after webhooks, versions and resync."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import User
+from django.db import transaction
+
+from moderator.asgi import application
+from moderator.models import Conference
+from tests.telnyx_events import at, encode, event, leg, sign
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+CONF = {"conference_id": "conf-ws", "connection_id": "conn-1"}
+HEADERS = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
+
+
+async def webhook(document) -> int:
+    """Post a signed webhook through the ASGI app in this event loop."""
+    body = encode(document)
+    sent = []
+    scope = {"type": "http", "method": "POST", "path": "/webhooks/telnyx", "headers":
+             [(k.encode(), v.encode()) for k, v in sign(body).items()], "query_string": b""}
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive():
+        return messages.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    await application(scope, receive, send)
+    return sent[0]["status"]
+
+
+async def connect(path: str, user: User | None) -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(application, path, headers=HEADERS)
+    if user is not None:
+        communicator.scope["user"] = user
+    return communicator
+
+
+@pytest.fixture
+def user(db):
+    return User.objects.create_user("viewer", password="x-123456789")
+
+
+async def snapshot_of(communicator) -> dict:
+    message = await communicator.receive_json_from(timeout=5)
+    assert message["type"] == "snapshot"
+    return message
+
+
+async def next_of_type(communicator, kind: str, where=lambda message: True) -> dict:
+    for _ in range(10):
+        message = await communicator.receive_json_from(timeout=5)
+        if message["type"] == kind and where(message):
+            return message
+    raise AssertionError(f"no {kind} message")
+
+
+async def test_anonymous_sockets_are_closed_with_4401():
+    for path in ("/ws/board/", "/ws/conferences/conf-ws/"):
+        communicator = WebsocketCommunicator(application, path, headers=HEADERS)
+        connected, code = await communicator.connect()
+        assert not connected and code == 4401
+
+
+async def test_foreign_origin_is_refused(user):
+    communicator = WebsocketCommunicator(application, "/ws/board/", headers=[(b"origin", b"http://evil.example")])
+    communicator.scope["user"] = user
+    connected, _ = await communicator.connect()
+    assert not connected
+
+
+async def test_board_snapshot_then_a_new_conference_appears(user):
+    communicator = await connect("/ws/board/", user)
+    assert (await communicator.connect())[0]
+    snapshot = await snapshot_of(communicator)
+    assert set(snapshot) >= {"live", "ended", "queues", "versions"}
+    assert "No live conferences" in snapshot["live"]
+    assert await webhook(event("conference.created", {**leg("host"), **CONF}, at(1), occurred_in_payload=True)) == 200
+    update = await next_of_type(communicator, "conference")
+    assert update["conference_id"] == "conf-ws" and update["live"] is True and update["version"] == 1
+    assert 'data-conference-id="conf-ws"' in update["card"]
+    await communicator.disconnect()
+
+
+async def test_conference_snapshot_and_row_updates_with_consecutive_versions(user):
+    await webhook(event("conference.created", {**leg("host"), **CONF}, at(1), occurred_in_payload=True))
+    communicator = await connect("/ws/conferences/conf-ws/", user)
+    assert (await communicator.connect())[0]
+    snapshot = await snapshot_of(communicator)
+    assert snapshot["version"] == 1
+    assert {"summary", "rows", "timeline", "viewers"} <= set(snapshot)
+    assert snapshot["viewers"] == ["viewer"]
+    await webhook(event("conference.participant.joined", {**leg("bob"), **CONF}, at(2)))
+    update = await next_of_type(communicator, "update")
+    assert update["version"] == 2
+    assert list(update["rows"]) == ["v3:bob"]
+    assert 'data-call-control-id="v3:bob"' in update["rows"]["v3:bob"] and ">joined<" in update["rows"]["v3:bob"]
+    assert update["announce"] == ["Leg …v3:bob joined"]
+    await webhook(event("conference.participant.left", {**leg("bob"), **CONF}, at(3)))
+    update = await next_of_type(communicator, "update")
+    assert update["version"] == 3 and ">left<" in update["rows"]["v3:bob"]
+    await communicator.disconnect()
+
+
+async def test_a_page_that_asks_gets_a_fresh_snapshot(user):
+    await webhook(event("conference.created", {**leg("host"), **CONF}, at(1), occurred_in_payload=True))
+    communicator = await connect("/ws/conferences/conf-ws/", user)
+    await communicator.connect()
+    await snapshot_of(communicator)
+    await webhook(event("conference.participant.joined", {**leg("bob"), **CONF}, at(2)))
+    await communicator.send_to(text_data=json.dumps({"type": "resync"}))
+    snapshot = await next_of_type(communicator, "snapshot")
+    assert snapshot["version"] == 2 and 'data-call-control-id="v3:bob"' in snapshot["rows"]
+    await communicator.disconnect()
+
+
+async def test_unknown_conference_socket_is_closed_with_4404(user):
+    communicator = await connect("/ws/conferences/nope/", user)
+    connected, code = await communicator.connect()
+    assert not connected and code == 4404
+
+
+async def test_presence_lists_who_is_watching(user):
+    await webhook(event("conference.created", {**leg("host"), **CONF}, at(1), occurred_in_payload=True))
+    other = await database_sync_to_async(User.objects.create_user)("second", password="x-123456789")
+    first = await connect("/ws/conferences/conf-ws/", user)
+    await first.connect()
+    await snapshot_of(first)
+    second = await connect("/ws/conferences/conf-ws/", other)
+    await second.connect()
+    presence = await next_of_type(first, "presence", lambda m: "second" in m["viewers"])
+    assert presence["viewers"] == ["second", "viewer"]
+    await second.disconnect()
+    presence = await next_of_type(first, "presence", lambda m: "second" not in m["viewers"])
+    assert presence["viewers"] == ["viewer"]
+    await first.disconnect()
+
+
+async def test_nothing_is_broadcast_for_a_rolled_back_change(user):
+    from moderator import broadcast
+    from moderator.events import Changes
+
+    await webhook(event("conference.created", {**leg("host"), **CONF}, at(1), occurred_in_payload=True))
+    communicator = await connect("/ws/conferences/conf-ws/", user)
+    await communicator.connect()
+    await snapshot_of(communicator)
+    await next_of_type(communicator, "presence")  # our own arrival
+
+    def change_then_fail():
+        with pytest.raises(RuntimeError), transaction.atomic():
+            Conference.objects.filter(telnyx_id="conf-ws").update(name="rolled back")
+            changes = Changes(conferences={"conf-ws"})
+            broadcast.publish_on_commit(changes)
+            raise RuntimeError("rollback")
+
+    await database_sync_to_async(change_then_fail)()
+    assert await communicator.receive_nothing(timeout=0.5)
+    conference = await database_sync_to_async(Conference.objects.get)(telnyx_id="conf-ws")
+    assert conference.name == "" and conference.version == 1
+    await communicator.disconnect()
