@@ -166,10 +166,32 @@ async function perform(button) {
   }
 }
 
+// One shared "More" menu for every row: a row carries only its frequent buttons, so a
+// 1,000-leg table stays light.
+const rowMenu = document.getElementById("row-menu");
+
+function openRowMenu(opener) {
+  const rect = opener.getBoundingClientRect();
+  for (const item of rowMenu.querySelectorAll("button")) item.dataset.callControlId = opener.dataset.menu;
+  Object.assign(rowMenu.style, { position: "fixed", top: `${rect.bottom + 4}px`, left: `${Math.max(8, rect.right - 200)}px` });
+  rowMenu.hidden = false;
+  rowMenu.querySelector("button").focus();
+}
+
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && rowMenu && !rowMenu.hidden) rowMenu.hidden = true;
+});
+
 document.addEventListener("click", async (event) => {
+  const opener = event.target.closest("button[data-menu]");
+  if (rowMenu && !rowMenu.hidden && !event.target.closest("#row-menu")) rowMenu.hidden = true;
+  if (opener) {
+    openRowMenu(opener);
+    return;
+  }
   const button = event.target.closest("button[data-action]");
   if (!button || button.getAttribute("aria-busy") === "true") return;
-  button.closest("details")?.removeAttribute("open");
+  if (rowMenu) rowMenu.hidden = true;
   button.setAttribute("aria-busy", "true");
   try {
     const result = await perform(button);
