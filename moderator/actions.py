@@ -17,7 +17,7 @@ from django.db import close_old_connections, transaction
 from pydantic import BaseModel
 
 from moderator import action_schemas as schemas
-from moderator import broadcast, events
+from moderator import broadcast, events, fragments
 from moderator.models import Conference, ModeratorAction
 from moderator.telnyx_client import RETRIES_WITH_COMMAND_ID, TelnyxFailure, as_dict, new_command_id, send
 
@@ -118,7 +118,8 @@ def _attempt(
         audit.error_detail = f"{failure.title}: {failure.detail}"[:4000]
         audit.latency_ms = (time.monotonic() - started) * 1000
         audit.save()
-        _publish_timeline(conference)
+        with transaction.atomic():
+            broadcast.publish_on_commit(_audited(conference, audit, events.Changes()))
         raise
     audit.outcome = ModeratorAction.Outcome.OK
     audit.http_status = 200
@@ -127,14 +128,14 @@ def _attempt(
     return response, audit
 
 
-def _publish_timeline(conference: Conference | None) -> None:
-    """An audited attempt shows on the conference's timeline in every open tab."""
-    if conference is None:
-        return
-    with transaction.atomic():
-        changes = events.Changes()
+def _audited(
+    conference: Conference | None, audit: ModeratorAction, changes: events.Changes
+) -> events.Changes:
+    """Every attempt, good or failed, shows on its conference's timeline in every open tab."""
+    if conference is not None:
         changes.conference(conference)
-        broadcast.publish_on_commit(changes)
+        changes.timeline.append((conference.telnyx_id, fragments.action_entry(audit)))
+    return changes
 
 
 def run_conference_action(user, conference_id: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -145,7 +146,7 @@ def run_conference_action(user, conference_id: str, name: str, body: dict[str, A
     if conference is None:
         raise UnknownConference(conference_id)
     sdk_method = action.method
-    response, _ = _attempt(
+    response, audit = _attempt(
         user,
         name,
         action,
@@ -156,8 +157,7 @@ def run_conference_action(user, conference_id: str, name: str, body: dict[str, A
     )
     with transaction.atomic():
         changes = events.apply_accepted_command(conference, name, params)
-        changes.conference(conference)  # the audit row joins the timeline
-        broadcast.publish_on_commit(changes)
+        broadcast.publish_on_commit(_audited(conference, audit, changes))
     return as_dict(response)
 
 

@@ -21,7 +21,7 @@ from django.db import transaction
 from moderator import fragments
 from moderator.events import Changes, bump_versions
 from moderator.models import Conference, Participant
-from moderator.serializers import calls_by_control_id
+from moderator.serializers import calls_by_control_id, iso
 
 logger = logging.getLogger(__name__)
 
@@ -55,64 +55,33 @@ def build_messages(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
         else []
     )
     legs = [p for p in legs if p.call_control_id in wanted[p.conference.telnyx_id]]
-    timeline_legs = {entry["call_control_id"] for _, entry in changes.timeline if entry["call_control_id"]}
+    timeline_legs = {entry["call_control_id"] for _, entry in changes.timeline if entry.get("call_control_id")}
     calls = calls_by_control_id({p.call_control_id for p in legs} | timeline_legs)
     callers = {ccid: call.from_number for ccid, call in calls.items() if call.from_number}
 
     out: list[tuple[str, dict[str, Any]]] = []
     for telnyx_id, conference in conferences.items():
-        rows = {
-            p.call_control_id: fragments.participant_row(p, conference, calls)
-            for p in legs
-            if p.conference_id == conference.pk
-        }
-        entries = [e for cid, e in changes.timeline if cid == telnyx_id]
-        out.append(
-            (
-                conference_group(telnyx_id),
-                message(
-                    {
-                        "type": "update",
-                        "conference_id": telnyx_id,
-                        "version": conference.version,
-                        "summary": fragments.summary(conference),
-                        "rows": rows,
-                        "timeline": fragments.render(
-                            "moderator/_timeline.html",
-                            {
-                                "entries": [
-                                    fragments.timeline_entry(
-                                        e["at"], e["event_type"], e["call_control_id"], e["detail"], callers
-                                    )
-                                    for e in sorted(entries, key=lambda e: e["at"], reverse=True)
-                                ]
-                            },
-                        )
-                        if entries
-                        else "",
-                        "announce": [
-                            f"{fragments.leg_name(e['call_control_id'], callers)} {ANNOUNCED[e['event_type']]}"
-                            for e in entries
-                            if e["event_type"] in ANNOUNCED
-                        ],
-                    }
-                ),
-            )
-        )
-        out.append(
-            (
-                BOARD_GROUP,
-                message(
-                    {
-                        "type": "conference",
-                        "conference_id": telnyx_id,
-                        "version": conference.version,
-                        "live": conference.is_live,
-                        "card": fragments.board_card(conference),
-                    }
-                ),
-            )
-        )
+        rows = {p.call_control_id: fragments.participant_row(p, conference, calls)
+                for p in legs if p.conference_id == conference.pk}
+        entries = sorted((e for cid, e in changes.timeline if cid == telnyx_id),
+                         key=lambda e: e["at"] if isinstance(e["at"], str) else iso(e["at"]), reverse=True)
+        out.append((conference_group(telnyx_id), message({
+            "type": "update",
+            "conference_id": telnyx_id,
+            "version": conference.version,
+            "summary": fragments.summary(conference),
+            "rows": rows,
+            "timeline": _timeline_html(entries, callers),
+            "announce": [f"{fragments.leg_name(e['call_control_id'], callers)} {ANNOUNCED[e['event_type']]}"
+                         for e in entries if e.get("event_type") in ANNOUNCED],
+        })))
+        out.append((BOARD_GROUP, message({
+            "type": "conference",
+            "conference_id": telnyx_id,
+            "version": conference.version,
+            "live": conference.is_live,
+            "card": fragments.board_card(conference),
+        })))
     if changes.queues:
         out.append(
             (
@@ -126,6 +95,15 @@ def build_messages(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
             )
         )
     return out
+
+
+def _timeline_html(entries: list[dict[str, Any]], callers: dict[str, str]) -> str:
+    """Webhook entries are described here; action entries arrive already described (with a `text`)."""
+    if not entries:
+        return ""
+    described = [e if "text" in e else fragments.timeline_entry(e["at"], e["event_type"], e["call_control_id"],
+                                                                e["detail"], callers) for e in entries]
+    return fragments.render("moderator/_timeline.html", {"entries": described})
 
 
 def send(messages: list[tuple[str, dict[str, Any]]]) -> None:

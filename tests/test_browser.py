@@ -1,0 +1,151 @@
+"""In a real Chromium: the board and live view follow webhooks without reloading, in every tab, across a
+server restart; a moderator's click mutes a leg in another tab; a failure shows Telnyx's reason."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.fixtures_live_server import PASSWORD
+from tests.telnyx_events import at, encode, event, leg, sign
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+TIMEOUT = 3000  # ms: "within a second" plus slack for a loaded 2-core CI machine
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--disable-dev-shm-usage"],
+        )
+        yield browser
+        browser.close()
+
+
+def logged_in_page(browser, server, username="moderator"):
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT * 3)
+    page.goto(f"{server.url}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{server.url}/")
+    return page
+
+
+def deliver(server, *documents):
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        for document in documents:
+            body = encode(document)
+            assert client.post("/webhooks/telnyx", content=body, headers=sign(body)).status_code == 200
+
+
+def row(page, call_control_id):
+    return page.locator(f'tr[data-call-control-id="{call_control_id}"]')
+
+
+def test_anonymous_page_redirects_to_login(browser, dashboard):
+    page = browser.new_page()
+    page.goto(f"{dashboard.url}/")
+    assert "/accounts/login/" in page.url
+    page.close()
+
+
+def test_board_and_live_view_follow_webhooks_in_two_tabs_and_across_a_restart(browser, dashboard):
+    conf = {"conference_id": "browser-1", "connection_id": "c"}
+    board = logged_in_page(browser, dashboard)
+    deliver(dashboard, event("conference.created", {**leg("host"), **conf}, at(1), occurred_in_payload=True))
+    card = board.locator('#live-conferences [data-conference-id="browser-1"]')
+    card.wait_for(timeout=TIMEOUT)
+
+    first = logged_in_page(browser, dashboard)
+    first.goto(f"{dashboard.url}/conferences/browser-1/")
+    second = logged_in_page(browser, dashboard, "observer")
+    second.goto(f"{dashboard.url}/conferences/browser-1/")
+    for page in (first, second):
+        page.locator("#viewers li", has_text="observer").wait_for(timeout=TIMEOUT)
+
+    deliver(dashboard, event("conference.participant.joined", {**leg("alice"), **conf}, at(2)),
+            event("conference.participant.joined", {**leg("bob"), **conf}, at(3)))
+    for page in (first, second):
+        row(page, "v3:bob").locator(".badge", has_text="joined").wait_for(timeout=TIMEOUT)
+        row(page, "v3:alice").wait_for(timeout=TIMEOUT)
+    assert first.locator("#announcer").inner_text().endswith("joined")
+
+    deliver(dashboard, event("conference.floor.changed", {**leg("bob"), **conf}, at(4), occurred_in_payload=True))
+    row(second, "v3:bob").locator(".badge", has_text="speaking").wait_for(timeout=TIMEOUT)
+    card.locator(".floor", has_text="bob").wait_for(timeout=TIMEOUT)
+    ARTIFACTS.mkdir(exist_ok=True)
+    first.screenshot(path=str(ARTIFACTS / "live-view.png"), full_page=True)
+    board.screenshot(path=str(ARTIFACTS / "board.png"), full_page=True)
+
+    deliver(dashboard, event("conference.participant.left", {**leg("bob"), **conf}, at(5)))
+    for page in (first, second):
+        row(page, "v3:bob").locator(".badge", has_text="left").wait_for(timeout=TIMEOUT)
+
+    # The server restarts: the pages say so, reconnect, and catch up with what happened meanwhile.
+    dashboard.stop()
+    first.locator("#connection", has_text="Reconnecting").wait_for(timeout=TIMEOUT)
+    dashboard.start()
+    deliver(dashboard, event("conference.participant.left", {**leg("alice"), **conf}, at(6)),
+            event("conference.ended", {**conf, "reason": "all_left"}, at(7), occurred_in_payload=True))
+    for page in (first, second):
+        row(page, "v3:alice").locator(".badge", has_text="left").wait_for(timeout=TIMEOUT * 4)
+        page.locator("#conference-summary", has_text="Attendance").wait_for(timeout=TIMEOUT)
+        assert page.locator("#connection").is_hidden()
+    board.locator('#ended-conferences [data-conference-id="browser-1"]').wait_for(timeout=TIMEOUT * 4)
+    assert board.locator('#live-conferences [data-conference-id="browser-1"]').count() == 0
+    for page in (board, first, second):
+        page.context.close()
+
+
+def test_a_click_mutes_in_every_tab_and_a_failure_shows_telnyx_reason(browser, sim_stack):
+    sim, server = sim_stack
+    host = sim.call("+15550101", "+15550100")["call_control_id"]
+    guest = sim.call("+15550102", "+15550100")["call_control_id"]
+    api = server.client()
+    headers = {"X-CSRFToken": api.cookies["csrftoken"], "Referer": server.url}
+    response = api.post("/api/conferences", json={"call_control_id": host, "name": "Browser mute"}, headers=headers)
+    assert response.status_code == 200, response.text
+    conference_id = response.json()["data"]["id"]
+    response = api.post(f"/api/conferences/{conference_id}/actions/join", json={"call_control_id": guest},
+                        headers=headers)
+    assert response.status_code == 200, response.text
+    api.close()
+
+    moderator = logged_in_page(browser, server)
+    moderator.goto(f"{server.url}/conferences/{conference_id}/")
+    observer = logged_in_page(browser, server, "observer")
+    observer.goto(f"{server.url}/conferences/{conference_id}/")
+    row(moderator, guest).locator(".badge", has_text="joined").wait_for(timeout=TIMEOUT * 2)
+
+    row(moderator, guest).get_by_role("button", name="Mute").click()
+    row(observer, guest).locator(".badge", has_text="muted").wait_for(timeout=TIMEOUT)
+    assert next(p for c in sim.sim_state()["conferences"] if c["id"] == conference_id
+                for p in c["participants"] if p["call_control_id"] == guest)["muted"] is True
+    assert observer.locator(f'tr[data-call-control-id="{guest}"] button').count() == 0 or \
+        not observer.locator(f'tr[data-call-control-id="{guest}"] button').first.is_visible()
+
+    sim.fault("/v2/conferences/*/actions/hold", status=422, code="90018", title="Call has already ended",
+              detail="This call is no longer active and can't receive commands.")
+    row(moderator, guest).get_by_role("button", name="Hold…").click()
+    moderator.locator("#action-submit").click()
+    moderator.locator(".toast.error", has_text="no longer active").wait_for(timeout=TIMEOUT)
+    assert row(moderator, guest).locator(".badge", has_text="on hold").count() == 0
+    moderator.screenshot(path=str(ARTIFACTS / "action-failure.png"), full_page=True)
+    for page in (moderator, observer):
+        page.context.close()
