@@ -62,3 +62,28 @@ def assert_matches_spec(path: str, method: str, status: int, body: Any) -> None:
     assert not errors, f"{method} {path} {status}: " + "; ".join(
         f"{list(e.path)}: {e.message}" for e in errors[:5]
     )
+
+
+@functools.cache
+def webhook_schema_pointers() -> dict[str, str]:
+    """event_type → JSON pointer of the `data` schema the spec's `webhooks:` section gives for it."""
+    pointers: dict[str, str] = {}
+    schemas = spec()["components"]["schemas"]
+    for webhook in spec()["webhooks"].values():
+        envelope = webhook["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+        # Most are {"data": ...} envelopes; floor.changed is given flat (the event itself).
+        data_ref = schemas[envelope]["properties"].get("data", {}).get("$ref")
+        data_name = data_ref.rsplit("/", 1)[-1] if data_ref else envelope
+        for event_type in schemas[data_name]["properties"]["event_type"]["enum"]:
+            pointers[event_type] = f"{SPEC_URI}#/components/schemas/{_escape(data_name)}"
+    return pointers
+
+
+def assert_webhook_matches_spec(document: dict[str, Any]) -> None:
+    """A webhook body's `data` validates against the spec's schema for its event type."""
+    event_type = document["data"]["event_type"]
+    pointer = webhook_schema_pointers().get(event_type)
+    assert pointer is not None, f"the spec lists no webhook {event_type}"
+    validator = OAS31Validator({"$ref": pointer}, registry=registry())
+    errors = sorted(validator.iter_errors(document["data"]), key=lambda e: list(e.path))
+    assert not errors, f"{event_type}: " + "; ".join(f"{list(e.path)}: {e.message}" for e in errors[:5])

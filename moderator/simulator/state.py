@@ -654,7 +654,9 @@ class TelnyxState:
             {
                 **conference.creator.ids(),
                 "conference_id": conference.id,
-                "reason": reason,
+                # The resource says ended_via_api, but the webhook's reason enum (all_left, host_left,
+                # time_exceeded) has no such value: when the API ends it, everybody has left.
+                "reason": reason if reason != "ended_via_api" else "all_left",
                 "occurred_at": iso(now()),
             },
         )
