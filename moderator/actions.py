@@ -214,7 +214,6 @@ def create_conference(user, body: dict[str, Any], *, room=None) -> Conference:
 
 def sync_conference(conference_id: str, user=None) -> Conference:
     """Reconcile one conference and its legs from Telnyx's own lists (GET conference, participants)."""
-    conference, _ = Conference.objects.get_or_create(telnyx_id=conference_id)
     target = f"conference {conference_id}"
     data = as_dict(
         send("read the conference", target, lambda c: c.conferences.retrieve(conference_id), retries=2)
@@ -234,6 +233,8 @@ def sync_conference(conference_id: str, user=None) -> Conference:
         if page.meta is None or page.meta.page_number >= page.meta.total_pages:
             break
         page_number += 1
+    # Only a conference Telnyx knows gets a row: a mistyped id changes nothing.
+    conference, _ = Conference.objects.get_or_create(telnyx_id=conference_id)
     with transaction.atomic():
         changes = events.reconcile_from_telnyx(conference, data, legs)
         broadcast.publish_on_commit(changes)
