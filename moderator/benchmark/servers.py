@@ -1,0 +1,134 @@
+"""Each server under test: its own Daphne process on a free loopback port with its own SQLite file."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from moderator.benchmark.events import PUBLIC_KEY
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server on port {port} exited with {process.returncode}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def base_env(db: Path, secret_key: str) -> dict[str, str]:
+    """The embedded default configuration (SQLite in WAL mode, in-memory channel layer), production-like:
+    debug off (no query log), the webhook key of the simulator, the SDK pointed nowhere."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL", "DJANGO_"))}
+    return {
+        **inherited,
+        "DJANGO_SETTINGS_MODULE": "moderator.settings",
+        "DATABASE_URL": f"sqlite:///{db}",
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": secret_key,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+        "DJANGO_LOG_LEVEL": "ERROR",
+        "TELNYX_PUBLIC_KEY": PUBLIC_KEY,
+        "TELNYX_API_KEY": "",
+        "TELNYX_BASE_URL": "http://127.0.0.1:9/v2",  # never the real Telnyx
+    }
+
+
+class Workspace:
+    """A temp directory with one migrated database (with the benchmark user and its session) that
+    every server copies, so each starts from the same state without migrating again."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.secret_key = secrets.token_urlsafe(40)
+        self.template = directory / "template.sqlite3"
+        self.session = ""
+
+    def worker(self, db: Path, *args: str, debug: bool = False) -> dict:
+        env = base_env(db, self.secret_key)
+        if debug:
+            env["DJANGO_DEBUG"] = "1"  # the development static files: no collectstatic manifest needed
+        result = subprocess.run(
+            [sys.executable, "-m", "moderator.benchmark.worker", *args],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"worker {args[0]} failed:\n{result.stderr[-3000:]}")
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    def prepare(self) -> None:
+        self.session = self.worker(self.template, "prepare")["session"]
+
+    def database(self, name: str) -> Path:
+        db = self.directory / f"{name}.sqlite3"
+        shutil.copyfile(self.template, db)
+        return db
+
+
+class Server:
+    def __init__(self, workspace: Workspace, name: str, app: str, settings_module: str = "moderator.settings"):
+        self.name, self.app = name, app
+        self.db = workspace.database(name)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**base_env(self.db, workspace.secret_key), "DJANGO_SETTINGS_MODULE": settings_module}
+        self.log = workspace.directory / f"{name}.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> Server:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), self.app],
+            cwd=ROOT, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
+        )
+        wait_for_port(self.port, self.process)
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmRSS")
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
