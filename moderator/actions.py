@@ -86,9 +86,14 @@ def _attempt(
     conference_id: str,
     call: Callable,
     target_override: list[str] | None = None,
+    command_id: str | None = None,
 ) -> Any:
-    """Send one command through the SDK and audit it, whatever happens."""
-    command_id = new_command_id() if action.takes_command_id else ""
+    """Send one command through the SDK and audit it, whatever happens.
+
+    `command_id` is fresh unless given: dial-in routing derives it from the call, so that the same
+    step taken twice (a retried webhook, another worker) is one command for Telnyx.
+    """
+    command_id = (command_id or new_command_id()) if action.takes_command_id else ""
     targets = target_override if target_override is not None else _targets(params)
     started = time.monotonic()
     audit = ModeratorAction(
@@ -138,7 +143,9 @@ def _audited(
     return changes
 
 
-def run_conference_action(user, conference_id: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+def run_conference_action(
+    user, conference_id: str, name: str, body: dict[str, Any], *, command_id: str | None = None
+) -> dict[str, Any]:
     """Validate (raises pydantic.ValidationError), send, audit, apply. Raises TelnyxFailure when refused."""
     action = CONFERENCE_ACTIONS[name]
     params = action.schema.model_validate(body).model_dump(exclude_none=True)
@@ -154,6 +161,7 @@ def run_conference_action(user, conference_id: str, name: str, body: dict[str, A
         conference=conference,
         conference_id=conference_id,
         call=lambda client, kwargs: getattr(client.conferences.actions, sdk_method)(conference_id, **kwargs),
+        command_id=command_id,
     )
     with transaction.atomic():
         changes = events.apply_accepted_command(conference, name, params)
@@ -161,7 +169,9 @@ def run_conference_action(user, conference_id: str, name: str, body: dict[str, A
     return as_dict(response)
 
 
-def run_call_action(user, call_control_id: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+def run_call_action(
+    user, call_control_id: str, name: str, body: dict[str, Any], *, command_id: str | None = None
+) -> dict[str, Any]:
     action = CALL_ACTIONS[name]
     params = action.schema.model_validate(body).model_dump(exclude_none=True)
     sdk_method = action.method
@@ -174,11 +184,12 @@ def run_call_action(user, call_control_id: str, name: str, body: dict[str, Any])
         conference_id="",
         target_override=[call_control_id],
         call=lambda client, kwargs: getattr(client.calls.actions, sdk_method)(call_control_id, **kwargs),
+        command_id=command_id,
     )
     return as_dict(response)
 
 
-def create_conference(user, body: dict[str, Any], *, room=None) -> Conference:
+def create_conference(user, body: dict[str, Any], *, room=None, command_id: str | None = None) -> Conference:
     """Create a conference from a call; the Conference row exists (with its name) before any webhook."""
     params = schemas.CreateConference.model_validate(body).model_dump(exclude_none=True)
     action = Action(schemas.CreateConference, "create", True, "create a conference")
@@ -190,6 +201,7 @@ def create_conference(user, body: dict[str, Any], *, room=None) -> Conference:
         conference=None,
         conference_id="",
         call=lambda client, kwargs: client.conferences.create(**kwargs),
+        command_id=command_id,
     )
     data = as_dict(response)
     with transaction.atomic():

@@ -40,6 +40,8 @@ class Changes:
     timeline: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     # Conferences first seen without a name (webhooks carry none): their name is fetched from Telnyx.
     unnamed: set[str] = field(default_factory=set)
+    # Dial-in routing steps decided in this transaction, run after commit (see `moderator.routing`).
+    routing: list[Any] = field(default_factory=list)
 
     def conference(self, conference: Conference) -> None:
         self.conferences.add(conference.telnyx_id)
@@ -54,6 +56,7 @@ class Changes:
         self.queues = self.queues or other.queues
         self.timeline.extend(other.timeline)
         self.unnamed |= other.unnamed
+        self.routing.extend(other.routing)
 
 
 def _later(when: datetime, version: datetime | None) -> bool:

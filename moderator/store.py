@@ -25,7 +25,7 @@ from django.db import (
     transaction,
 )
 
-from moderator import actions, broadcast
+from moderator import actions, broadcast, routing
 from moderator.events import Changes, apply_event, event_time, is_known
 from moderator.models import WebhookEvent
 
@@ -70,6 +70,7 @@ def _apply_stored(row: WebhookEvent, event: TelnyxEvent, changes: Changes) -> st
     try:
         with transaction.atomic():
             apply_event(event, applied)
+            routing.plan(event, applied)  # decided with the event; taken after commit
     except (OperationalError, InterfaceError):
         raise  # the database, not the event: let the batch retry or fail as a whole
     except Exception as exc:  # noqa: BLE001 - any bug in applying one event must not lose it
@@ -118,6 +119,8 @@ def store_events(events: list[TelnyxEvent]) -> list[str]:
                 broadcast.publish_on_commit(changes)
                 if changes.unnamed and settings.TELNYX_API_KEY:
                     transaction.on_commit(lambda names=changes.unnamed: actions.fetch_names_later(names))
+                if changes.routing:
+                    transaction.on_commit(lambda steps=changes.routing: routing.run_later(steps))
             return outcomes
         except (OperationalError, InterfaceError) as exc:
             # Deadlock, serialization failure or "database is locked": retry the whole batch.
