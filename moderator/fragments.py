@@ -3,13 +3,14 @@ snapshots and for broadcasts, so the page never has two renderers that could dis
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.db.models import Count, Q
 from django.template.loader import get_template
 from django.utils import timezone
 
-from moderator.models import Conference, ModeratorAction, Participant, WebhookEvent
+from moderator.models import Call, Conference, ModeratorAction, Participant, Room, WebhookEvent
 from moderator.serializers import (
     calls_by_control_id,
     conference_dict,
@@ -176,8 +177,35 @@ def board_card(conference: Conference) -> str:
     return render("moderator/_conference_card.html", {"c": data})
 
 
+DIAL_IN_PROBLEMS = 8
+DIAL_IN_PROBLEMS_FOR = timedelta(hours=1)
+
+
 def queues_context() -> dict[str, Any]:
-    return {"queues": queues_dict(), "now": iso(timezone.now())}
+    """The waiting room: every queue, a room's queue under the room's name with its live conference
+    (which "Admit" preselects), and the dial-in calls that routing could not place."""
+    rooms = {room.queue_name: room for room in Room.objects.all()}
+    live = {
+        c.room_id: c.telnyx_id
+        for c in Conference.objects.filter(room__isnull=False)
+        .exclude(status=Conference.Status.COMPLETED)
+        .order_by("first_seen_at", "id")
+    }
+    queues = [
+        {
+            "name": name,
+            "calls": calls,
+            "room": rooms[name].name if name in rooms else "",
+            "conference_id": live.get(rooms[name].pk, "") if name in rooms else "",
+        }
+        for name, calls in queues_dict().items()
+    ]
+    problems = list(
+        Call.objects.exclude(routing_error="")
+        .filter(updated_at__gte=timezone.now() - DIAL_IN_PROBLEMS_FOR)
+        .order_by("-updated_at", "-id")[:DIAL_IN_PROBLEMS]
+    )
+    return {"queues": queues, "problems": problems, "now": iso(timezone.now())}
 
 
 def board_parts() -> dict[str, Any]:

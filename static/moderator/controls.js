@@ -139,6 +139,8 @@ async function perform(button) {
   const legs = targets(button);
   if (button.dataset.scope === "selected" && !legs.length) throw new Error("Select one or more participants first.");
   const preset = action === "update" ? { supervisor_role: button.dataset.role || "none" } : {};
+  // A caller in a room's waiting room is admitted into that room's conference unless the moderator picks another.
+  if (action === "admit" && button.dataset.conferenceId) preset.conference = button.dataset.conferenceId;
   const values = await ask(action, preset);
   if (values === null) return null;
   switch (action) {
