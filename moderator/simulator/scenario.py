@@ -55,6 +55,11 @@ class DemoScenario:
     def phone(self) -> str:
         return f"+1555{self.random.randint(2000000, 9999999)}"
 
+    def direct_call(self, to_number: str = "+15550111"):
+        """A call the scenario connects itself, not through a room: placed as an outgoing call, so the
+        dashboard's dial-in routing leaves it alone (it answers and routes incoming calls only)."""
+        return self.state.new_call(self.phone(), to_number, direction="outgoing")
+
     def live(self):
         """The scenario's own conferences (those of dial-in rooms belong to the dashboard's routing)."""
         return [
@@ -77,7 +82,7 @@ class DemoScenario:
         if roll < 0.30 and joined:
             self.state.talk(self.random.choice(joined).call)
         elif roll < 0.42 and len(joined) < 8:
-            call = self.state.new_call(self.phone(), "+15550100")
+            call = self.direct_call()
             self.state.join(conference.id, {"call_control_id": call.call_control_id})
         elif roll < 0.50 and len(joined) > 2:
             self.state.hangup(self.random.choice(joined[1:]).call)
@@ -98,7 +103,7 @@ class DemoScenario:
             else:
                 self.state.record_start(conference.id, {"format": "mp3", "channels": "single"})
         elif roll < 0.76:
-            call = self.state.new_call(self.phone(), "+15550111")
+            call = self.direct_call()
             self.state.enqueue(call.call_control_id, {"queue_name": QUEUE})
         elif roll < 0.84 and self.state.queues.get(QUEUE) and self.state.queues[QUEUE].calls:
             waiting: SimCall = self.state.queues[QUEUE].calls[0][0]
@@ -113,10 +118,10 @@ class DemoScenario:
         self._names += 1
         if any(c.name == name for c in self.live()):
             name = f"{name} {self._names}"
-        host = self.state.new_call(self.phone(), "+15550100")
+        host = self.direct_call()
         created = self.state.create_conference({"call_control_id": host.call_control_id, "name": name})
         for _ in range(self.random.randint(1, 3)):
-            call = self.state.new_call(self.phone(), "+15550100")
+            call = self.direct_call()
             self.state.join(created["data"]["id"], {"call_control_id": call.call_control_id})
 
     def dial_in_step(self) -> None:
