@@ -1,0 +1,69 @@
+"""In a real Chromium: callers dial a room, show up in the waiting room of every open board at once, and a
+moderator admits one with a click; a caller who hangs up and a call Telnyx refused to answer show in every tab."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_browser import ARTIFACTS, TIMEOUT, browser, logged_in_page  # noqa: F401 - fixtures
+from tests.test_routing import HOST, TOWN_HALL, dial, dial_in, eventually, sim_call, sim_members  # noqa: F401
+
+pytestmark = pytest.mark.browser
+
+
+def waiting(page, call_control_id):
+    return page.locator(f'#queues li.waiting-call[data-call-control-id="{call_control_id}"]')
+
+
+def test_callers_wait_in_every_tab_and_a_click_admits_one(browser, dial_in):  # noqa: F811
+    sim, server, api = dial_in
+    first_tab = logged_in_page(browser, server)
+    second_tab = logged_in_page(browser, server)
+
+    host = dial(sim, HOST, TOWN_HALL)
+    card = first_tab.locator("#live-conferences .conference-card", has_text="Town hall")
+    card.wait_for(timeout=TIMEOUT * 3)
+    conference_id = card.get_attribute("data-conference-id")
+    eventually(lambda: host in sim_members(sim, "Town hall"), "the moderator is in the conference")
+
+    guest, leaver = dial(sim, "+15550810001", TOWN_HALL), dial(sim, "+15550810002", TOWN_HALL)
+    for tab in (first_tab, second_tab):
+        for caller in (guest, leaver):
+            waiting(tab, caller).wait_for(timeout=TIMEOUT * 3)
+        tab.locator('#queues .queue[data-room="Town hall"]').wait_for(timeout=TIMEOUT)
+
+    waiting(first_tab, guest).get_by_role("button", name="Admit…").click()
+    # The room's live conference is chosen already.
+    assert first_tab.locator("#f-conference").input_value() == conference_id
+    first_tab.locator("#action-submit").click()
+    for tab in (first_tab, second_tab):
+        waiting(tab, guest).wait_for(state="detached", timeout=TIMEOUT * 3)
+        assert waiting(tab, leaver).count() == 1
+    eventually(lambda: guest in sim_members(sim, "Town hall"), "the admitted caller is in the conference")
+    assert sim_call(sim, guest)["queue"] is None
+
+    second_tab.goto(f"{server.url}/conferences/{conference_id}/")
+    second_tab.locator(f'tr[data-call-control-id="{guest}"] .badge', has_text="joined").wait_for(timeout=TIMEOUT * 3)
+    second_tab.goto(f"{server.url}/")
+
+    sim.hangup(leaver)
+    for tab in (first_tab, second_tab):
+        waiting(tab, leaver).wait_for(state="detached", timeout=TIMEOUT * 3)
+
+    sim.fault(
+        "/v2/calls/*/actions/answer",
+        status=422,
+        code="90099",
+        title="Unable to answer",
+        detail="Simulated refusal to answer.",
+    )
+    refused = dial(sim, "+15550810003", TOWN_HALL)
+    for tab in (first_tab, second_tab):
+        problem = tab.locator(f'#queues .routing-problem[data-call-control-id="{refused}"]')
+        problem.wait_for(timeout=TIMEOUT * 3)
+        assert "Simulated refusal to answer" in problem.inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    first_tab.screenshot(path=str(ARTIFACTS / "waiting-room.png"), full_page=True)
+    sim.hangup(refused)
+    for tab in (first_tab, second_tab):
+        tab.context.close()
