@@ -142,6 +142,8 @@ def replay(event_row: WebhookEvent) -> str:
             return STORED
         outcome = _apply_stored(event_row, event, changes)
         broadcast.publish_on_commit(changes)
+        if changes.routing:
+            transaction.on_commit(lambda: routing.run_later(changes.routing))
     return outcome
 
 
