@@ -272,3 +272,83 @@ def test_strict_room_starts_with_a_moderator_records_and_ends_when_the_last_mode
     ended = next(c for c in sim.sim_state()["conferences"] if c["id"] == conference["id"])
     assert ended["end_reason"] == "ended_via_api"
     assert sim_call(sim, guest)["state"] == "hangup"
+
+
+# --- the decisions alone, in process: what routing plans for each webhook (nothing is sent) ---------
+
+
+@pytest.fixture
+def planned(monkeypatch, django_capture_on_commit_callbacks):
+    """Deliver webhooks through the real endpoint; collect the routing steps planned after each commit."""
+    from moderator import routing
+    from tests.conftest import post_webhook
+
+    steps: list = []
+    monkeypatch.setattr(routing, "run_later", steps.extend)
+
+    def deliver(*documents):
+        with django_capture_on_commit_callbacks(execute=True):
+            for document in documents:
+                assert post_webhook(document).status_code == 200
+        return steps
+
+    return deliver
+
+
+def _incoming(name: str, to_number: str, *, direction: str = "incoming", from_number: str = "+15550900001"):
+    from tests.telnyx_events import leg
+
+    return {**leg(name), "from": from_number, "to": to_number, "direction": direction, "state": "parked"}
+
+
+@pytest.mark.django_db
+def test_without_rooms_routing_leaves_inbound_calls_alone(planned):
+    from moderator.models import Call
+    from tests.telnyx_events import event
+
+    assert planned(event("call.initiated", _incoming("a", "+15550100"))) == []
+    assert Call.objects.get().routing_note == ""
+
+
+@pytest.mark.django_db
+def test_plans_answer_once_hangup_for_unknown_numbers_and_nothing_for_outgoing_calls(planned):
+    from moderator.models import Call, Room, RoomNumber
+    from moderator.routing import ANSWER, HANGUP, ROUTE, Step
+    from tests.telnyx_events import event
+
+    room = Room.objects.create(name="Ops", waiting_room=True)
+    RoomNumber.objects.create(room=room, number="+15550100")
+    ringing = event("call.initiated", _incoming("a", "+15550100"))
+    steps = planned(
+        ringing,
+        ringing,  # Telnyx retries with the same id
+        event("call.initiated", _incoming("a", "+15550100")),  # the same call under another id
+        event("call.initiated", _incoming("b", "+15559999999")),
+        event("call.initiated", _incoming("c", "+15550100", direction="outgoing")),
+    )
+    assert steps == [Step(ANSWER, "v3:a"), Step(HANGUP, "v3:b")]
+    assert Call.objects.get(call_control_id="v3:a").routing_note == "Ringing: answering for Ops"
+    assert "No room has the number +15559999999" in Call.objects.get(call_control_id="v3:b").routing_note
+    assert Call.objects.get(call_control_id="v3:c").routing_note == ""
+
+    steps.clear()
+    planned(event("call.answered", _incoming("a", "+15550100")))
+    assert steps == [Step(ROUTE, "v3:a")]
+
+
+@pytest.mark.django_db
+def test_a_default_room_takes_calls_to_unknown_numbers(planned):
+    from moderator.models import Room
+    from moderator.routing import ANSWER, Step
+    from tests.telnyx_events import event
+
+    Room.objects.create(name="Lobby", is_default=True)
+    assert planned(event("call.initiated", _incoming("a", "+15559999999"))) == [Step(ANSWER, "v3:a")]
+
+
+def test_command_ids_are_stable_per_step_and_target():
+    from moderator.routing import command_id
+
+    assert command_id("answer", "v3:a") == command_id("answer", "v3:a")
+    assert len({command_id("answer", "v3:a"), command_id("answer", "v3:b"), command_id("join", "v3:a")}) == 3
+    assert len(command_id("answer", "v3:" + "x" * 200)) == 36  # fits the audit row's command_id
