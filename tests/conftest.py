@@ -7,7 +7,12 @@ from asgiref.sync import async_to_sync
 
 from tests.telnyx_events import TEST_PUBLIC_KEY, encode, sign
 
-pytest_plugins = ["tests.fixtures_simulator", "tests.fixtures_actions", "tests.fixtures_live_server"]
+pytest_plugins = [
+    "tests.fixtures_simulator",
+    "tests.fixtures_actions",
+    "tests.fixtures_live_server",
+    "tests.fixtures_servers",
+]
 
 
 @pytest.fixture(autouse=True)
