@@ -5,6 +5,10 @@ one SQLite/PostgreSQL commit per batch instead of one per request is what makes 
 guarantees stay per event: an event is answered 2xx only after the transaction that stored it has
 committed; a duplicate (same ``data.id``, from any worker) changes nothing; an event that fails to
 apply is kept with its error, in its own savepoint, without touching the others.
+
+Per batch: one INSERT stores every event (duplicates skipped by the unique event id), then the new
+events are applied without a savepoint each; only if one of them raises is the batch rolled back and
+applied again with a savepoint per event (see `_store_batch`).
 """
 
 from __future__ import annotations
@@ -18,12 +22,13 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import (
     DatabaseError,
-    IntegrityError,
     InterfaceError,
     OperationalError,
     close_old_connections,
+    connection,
     transaction,
 )
+from django.utils import timezone
 
 from moderator import actions, broadcast, routing
 from moderator.events import Changes, apply_event, event_time, is_known
@@ -43,34 +48,67 @@ class StoreUnavailable(Exception):
     """The database could not store the event; the sender must retry."""
 
 
-def _store_one(event: TelnyxEvent, changes: Changes) -> str:
-    try:
-        with transaction.atomic():
-            row = WebhookEvent.objects.create(
-                event_id=event.id,
-                event_type=event.event_type,
-                occurred_at=event.occurred_at,
-                conference_telnyx_id=event.conference_id[:128],
-                call_control_id=event.call_control_id[:255],
-                attempt=event.attempt,
-                raw=event.raw,
-                status=WebhookEvent.Status.APPLIED
-                if is_known(event.event_type)
-                else WebhookEvent.Status.IGNORED,
-            )
-    except IntegrityError:
-        return DUPLICATE
-    if row.status == WebhookEvent.Status.IGNORED:
-        return STORED
-    return _apply_stored(row, event, changes)
+_COLUMNS = (
+    "event_id", "event_type", "occurred_at", "received_at", "conference_telnyx_id", "call_control_id",
+    "attempt", "raw", "status", "error",
+)
+
+
+def _insert_rows(events: list[TelnyxEvent]) -> dict[int, WebhookEvent]:
+    """Store the batch's events with one INSERT; return the rows it created, by index in `events`.
+
+    ``ON CONFLICT DO NOTHING RETURNING`` (SQLite ≥ 3.35, PostgreSQL) returns exactly the rows this
+    statement inserted: an id already stored, by an earlier delivery, by another worker (PostgreSQL
+    waits for its transaction) or earlier in the same batch, is a duplicate and is not returned.
+    """
+    fields = [WebhookEvent._meta.get_field(name) for name in _COLUMNS]
+    now = timezone.now()
+    rows: list[WebhookEvent] = []
+    params: list = []
+    for event in events:
+        row = WebhookEvent(
+            event_id=event.id,
+            event_type=event.event_type,
+            occurred_at=event.occurred_at,
+            received_at=now,
+            conference_telnyx_id=event.conference_id[:128],
+            call_control_id=event.call_control_id[:255],
+            attempt=event.attempt,
+            raw=event.raw,
+            status=WebhookEvent.Status.APPLIED if is_known(event.event_type) else WebhookEvent.Status.IGNORED,
+        )
+        rows.append(row)
+        params.extend(field.get_db_prep_save(getattr(row, field.attname), connection) for field in fields)
+    quote = connection.ops.quote_name
+    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    sql = (
+        f"INSERT INTO {quote(WebhookEvent._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES {', '.join([one] * len(events))} ON CONFLICT ({quote('event_id')}) DO NOTHING "
+        f"RETURNING {quote('id')}, {quote('event_id')}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        created = dict((event_id, pk) for pk, event_id in cursor.fetchall())
+    out: dict[int, WebhookEvent] = {}
+    for index, row in enumerate(rows):
+        pk = created.pop(row.event_id, None)  # pop: the same id twice in a batch is stored once
+        if pk is not None:
+            row.pk = row.id = pk
+            row._state.adding = False
+            out[index] = row
+    return out
+
+
+def _apply(event: TelnyxEvent, applied: Changes) -> None:
+    apply_event(event, applied)
+    routing.plan(event, applied)  # decided with the event; taken after commit
 
 
 def _apply_stored(row: WebhookEvent, event: TelnyxEvent, changes: Changes) -> str:
     applied = Changes()
     try:
         with transaction.atomic():
-            apply_event(event, applied)
-            routing.plan(event, applied)  # decided with the event; taken after commit
+            _apply(event, applied)
     except (OperationalError, InterfaceError):
         raise  # the database, not the event: let the batch retry or fail as a whole
     except Exception as exc:  # noqa: BLE001 - any bug in applying one event must not lose it
@@ -82,6 +120,12 @@ def _apply_stored(row: WebhookEvent, event: TelnyxEvent, changes: Changes) -> st
     if row.status != WebhookEvent.Status.APPLIED or row.error:
         row.status, row.error = WebhookEvent.Status.APPLIED, ""
         row.save(update_fields=["status", "error"])
+    _note_applied(event, applied, changes)
+    return APPLIED
+
+
+def _note_applied(event: TelnyxEvent, applied: Changes, changes: Changes) -> None:
+    """Merge what an applied event changed, with its entry for the live timeline."""
     if event.conference_id:
         applied.timeline.append(
             (
@@ -100,7 +144,47 @@ def _apply_stored(row: WebhookEvent, event: TelnyxEvent, changes: Changes) -> st
             )
         )
     changes.merge(applied)
-    return APPLIED
+
+
+class _ApplyFailed(Exception):
+    """An event failed to apply in a batch applied without savepoints: apply the batch again, isolated."""
+
+
+def _store_batch(events: list[TelnyxEvent], order: list[int], isolated: bool) -> list[str]:
+    """One transaction: insert the batch, apply each new event, broadcast on commit.
+
+    Not `isolated`, events are applied without a savepoint each (two queries fewer per event); if one
+    raises, the whole transaction rolls back and the batch is applied again `isolated`: each event in
+    its own savepoint, a failing one kept with its error without touching the others.
+    """
+    changes = Changes()
+    outcomes: list[str] = [DUPLICATE] * len(events)
+    with transaction.atomic():
+        rows = _insert_rows(events)
+        for index in order:
+            row = rows.get(index)
+            if row is None:
+                continue
+            if row.status == WebhookEvent.Status.IGNORED:
+                outcomes[index] = STORED
+            elif isolated:
+                outcomes[index] = _apply_stored(row, events[index], changes)
+            else:
+                applied = Changes()
+                try:
+                    _apply(events[index], applied)
+                except (OperationalError, InterfaceError):
+                    raise
+                except Exception as exc:  # noqa: BLE001 - rolled back and applied again, isolated
+                    raise _ApplyFailed from exc
+                _note_applied(events[index], applied, changes)
+                outcomes[index] = APPLIED
+        broadcast.publish_on_commit(changes)
+        if changes.unnamed and settings.TELNYX_API_KEY:
+            transaction.on_commit(lambda names=changes.unnamed: actions.fetch_names_later(names))
+        if changes.routing:
+            transaction.on_commit(lambda steps=changes.routing: routing.run_later(steps))
+    return outcomes
 
 
 def store_events(events: list[TelnyxEvent]) -> list[str]:
@@ -110,18 +194,11 @@ def store_events(events: list[TelnyxEvent]) -> list[str]:
     order = sorted(range(len(events)), key=lambda i: (events[i].conference_id, events[i].call_control_id))
     for attempt in range(TRANSIENT_RETRIES):
         close_old_connections()  # a connection broken by a database restart is replaced, not reused
-        changes = Changes()
-        outcomes: list[str] = [""] * len(events)
         try:
-            with transaction.atomic():
-                for index in order:
-                    outcomes[index] = _store_one(events[index], changes)
-                broadcast.publish_on_commit(changes)
-                if changes.unnamed and settings.TELNYX_API_KEY:
-                    transaction.on_commit(lambda names=changes.unnamed: actions.fetch_names_later(names))
-                if changes.routing:
-                    transaction.on_commit(lambda steps=changes.routing: routing.run_later(steps))
-            return outcomes
+            try:
+                return _store_batch(events, order, isolated=False)
+            except _ApplyFailed:
+                return _store_batch(events, order, isolated=True)
         except (OperationalError, InterfaceError) as exc:
             # Deadlock, serialization failure or "database is locked": retry the whole batch.
             last_error = exc

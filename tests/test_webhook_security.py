@@ -163,7 +163,7 @@ def test_database_unavailable_answers_5xx_so_telnyx_retries(monkeypatch):
     def broken(*args, **kwargs):
         raise OperationalError("could not connect to server")
 
-    monkeypatch.setattr(store, "_store_one", broken)
+    monkeypatch.setattr(store, "_insert_rows", broken)
     response = post_webhook(CREATED)
     assert response.status_code == 503
     assert_nothing_stored()
