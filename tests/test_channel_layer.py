@@ -1,0 +1,52 @@
+"""The in-memory channel layer keeps Channels' semantics while a broadcast stays O(members)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from moderator import channel_layer
+from moderator.channel_layer import InMemoryChannelLayer
+
+
+async def test_group_send_reaches_every_member_once_with_its_own_copy():
+    layer = InMemoryChannelLayer()
+    channels = [await layer.new_channel() for _ in range(3)]
+    for name in channels:
+        await layer.group_add("conference.a", name)
+    await layer.group_add("conference.b", channels[0])
+    await layer.group_send("conference.a", {"type": "live.message", "text": "{}"})
+    nested = {"type": "presence", "viewers": ["ann"]}
+    await layer.group_send("conference.a", nested)
+    for name in channels:
+        assert await layer.receive(name) == {"type": "live.message", "text": "{}"}
+        received = await layer.receive(name)
+        assert received == nested and received["viewers"] is not nested["viewers"]  # nested values deep-copied
+        received["viewers"].append("mutated")
+    assert nested["viewers"] == ["ann"]
+    await layer.group_send("nobody.listens", {"type": "live.message", "text": "{}"})
+    assert all(layer.channels.get(name) is None for name in channels)
+
+
+async def test_a_full_channel_misses_the_message_and_others_still_get_it():
+    layer = InMemoryChannelLayer(capacity=1)
+    slow, fast = await layer.new_channel(), await layer.new_channel()
+    await layer.group_add("g", slow)
+    await layer.group_add("g", fast)
+    await layer.group_send("g", {"type": "live.message", "text": "1"})
+    assert (await layer.receive(fast))["text"] == "1"
+    await layer.group_send("g", {"type": "live.message", "text": "2"})
+    assert (await layer.receive(slow))["text"] == "1"
+    assert (await layer.receive(fast))["text"] == "2"
+    assert layer.channels.get(slow) is None
+
+
+async def test_expired_messages_still_expire_and_drop_the_channel_from_its_groups(monkeypatch):
+    monkeypatch.setattr(channel_layer, "CLEAN_EVERY_SECONDS", 0)
+    layer = InMemoryChannelLayer(expiry=0)
+    gone, alive = await layer.new_channel(), await layer.new_channel()
+    await layer.group_add("g", gone)
+    await layer.group_send("g", {"type": "live.message", "text": "old"})
+    await asyncio.sleep(0.01)
+    await layer.group_add("g", alive)
+    await layer.group_send("g", {"type": "live.message", "text": "new"})  # the scan runs first
+    assert gone not in layer.groups["g"] and alive in layer.groups["g"]
