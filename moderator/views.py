@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 
 from moderator import fragments
-from moderator.models import Conference, UserProfile
+from moderator.models import Conference, Room, UserProfile
 
 
 def can_moderate(user) -> bool:
@@ -44,6 +44,8 @@ def board(request: HttpRequest) -> HttpResponse:
             **fragments.board_parts(),
             "can_moderate": can_moderate(request.user),
             "my_phone": my_phone(request.user),
+            "rooms": Room.objects.prefetch_related("numbers"),
+            "can_edit_rooms": request.user.is_staff and request.user.has_perm("moderator.change_room"),
         },
     )
 

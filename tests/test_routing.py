@@ -126,7 +126,8 @@ def test_moderator_starts_the_room_callers_wait_and_one_is_admitted(dial_in):
     assert sim_members(sim, "Town hall") == {host}
     eventually(lambda: dashboard_waiting(api, queue) == set(callers), "the board's waiting room shows the three")
     board = api.get("/").text
-    assert "Town hall" in board and "waiting room" in board
+    assert '<div class="queue" data-queue="room-1-waiting" data-room="Town hall">' in board
+    assert '<li class="room" data-room="Town hall">' in board and "+15550100, +15550101" in board
 
     conference = eventually(lambda: dashboard_conference(api, "Town hall"), "the dashboard shows the conference")
     assert [p["call_control_id"] for p in conference["participants"] if p["status"] != "left"] == [host]
