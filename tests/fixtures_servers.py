@@ -82,13 +82,21 @@ class PostgresCluster:
                 pytest.skip("running as root and there is no `postgres` user to run PostgreSQL as")
             os.chown(self.workdir, owner.pw_uid, owner.pw_gid)
             os.chmod(self.workdir, 0o700)
-            self.as_user = ["runuser", "-u", "postgres", "--"]
+            runuser = shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin")
+            if runuser is None:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+                pytest.skip("running as root and `runuser` (util-linux) is missing: cannot run PostgreSQL")
+            self.as_user = [runuser, "-u", "postgres", "--"]
         self.data = self.workdir / "data"
         self.log = self.workdir / "postgres.log"
 
     def run(self, tool: str, *args: str) -> None:
         result = subprocess.run(
-            [*self.as_user, str(self.bindir / tool), *args], capture_output=True, text=True, timeout=120
+            [*self.as_user, str(self.bindir / tool), *args],
+            cwd=self.workdir,  # the postgres user may not be allowed into the caller's directory
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         if result.returncode != 0:
             log = self.log.read_text()[-3000:] if self.log.exists() else ""
