@@ -116,7 +116,7 @@ def plan(event: TelnyxEvent, changes: Changes) -> None:
         _plan_initiated(event, changes)
     elif event.event_type == "call.answered":
         _plan_answered(event, changes)
-    if event.event_type in ("call.hangup", "conference.participant.left"):
+    elif event.event_type == "conference.participant.left":  # hanging up leaves with this event too
         _plan_end_without_moderator(event, changes)
 
 
@@ -159,11 +159,9 @@ def _plan_answered(event: TelnyxEvent, changes: Changes) -> None:
 def _plan_end_without_moderator(event: TelnyxEvent, changes: Changes) -> None:
     leaving = event.call_control_id
     conferences = Conference.objects.filter(
-        room__end_on_last_moderator_exit=True, participants__call_control_id=leaving
+        telnyx_id=event.conference_id, room__end_on_last_moderator_exit=True
     ).exclude(status=Conference.Status.COMPLETED)
-    if event.conference_id:
-        conferences = conferences.filter(telnyx_id=event.conference_id)
-    for conference in conferences.select_related("room").distinct():
+    for conference in conferences.select_related("room"):
         room = conference.room
         caller = Call.objects.filter(call_control_id=leaving).values_list("from_number", flat=True).first()
         if not is_moderator(room, caller or ""):
@@ -237,9 +235,10 @@ def _gone(call_control_id: str) -> bool:
 
 
 def _failure(what: str, failure: TelnyxFailure) -> str:
+    """What went wrong, for the board: "Could not answer the call: <Telnyx's title> — <detail> (code)"."""
     if failure.code == CALL_ENDED:
-        return f"The caller hung up before the call could be {what}."
-    return f"Telnyx refused: {what} failed ({failure.code}): {failure}"
+        return f"The caller hung up before routing could {what}."
+    return f"Could not {what}: {failure.title} — {failure.detail} ({failure.code})"
 
 
 def _answer(call_control_id: str) -> None:
@@ -248,7 +247,7 @@ def _answer(call_control_id: str) -> None:
     except TelnyxFailure as failure:
         if failure.code == ALREADY_ANSWERED:
             return  # answered by an earlier attempt: call.answered routes it
-        record(call_control_id, note="Not answered", error=_failure("answered", failure))
+        record(call_control_id, note="Not answered", error=_failure("answer the call", failure))
 
 
 def _hangup(call_control_id: str) -> None:
@@ -256,7 +255,7 @@ def _hangup(call_control_id: str) -> None:
         actions.run_call_action(None, call_control_id, "hangup", {}, command_id=command_id(HANGUP, call_control_id))
     except TelnyxFailure as failure:
         if failure.code != CALL_ENDED:
-            record(call_control_id, error=_failure("hung up", failure))
+            record(call_control_id, error=_failure("hang up the call", failure))
 
 
 def _route(call_control_id: str) -> None:
@@ -301,7 +300,7 @@ def _route(call_control_id: str) -> None:
         if _gone(call_control_id):
             record(call_control_id, error="The caller hung up before joining.")
         else:
-            record(call_control_id, error=_failure(f"placing the caller in {room.name}", failure))
+            record(call_control_id, error=_failure(f"place the caller in {room.name}", failure))
 
 
 def _create_params(room: Room, call_control_id: str, moderator: bool) -> dict[str, Any]:
@@ -393,7 +392,7 @@ def _record_automatically(room: Room, conference: Conference, call_control_id: s
             command_id=command_id("record", conference.telnyx_id),
         )
     except TelnyxFailure as failure:
-        record(call_control_id, error=_failure("starting the recording", failure))
+        record(call_control_id, error=_failure("start the recording", failure))
 
 
 def _end(conference_id: str) -> None:
