@@ -11,6 +11,7 @@ Versions are per conference and go up by one per committed change: a page that s
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from channels.db import database_sync_to_async
@@ -116,12 +117,7 @@ class ConferenceConsumer(LiveConsumer):
         }
 
     def viewers(self) -> list[str]:
-        names = (
-            Viewer.objects.filter(conference_telnyx_id=self.conference_id)
-            .values_list("user__username", flat=True)
-            .distinct()
-        )
-        return sorted(set(names))
+        return viewers_of(self.conference_id)
 
     async def joined(self) -> None:
         await database_sync_to_async(Viewer.objects.update_or_create)(
@@ -135,5 +131,31 @@ class ConferenceConsumer(LiveConsumer):
         await self.announce_presence()
 
     async def announce_presence(self) -> None:
-        viewers = await database_sync_to_async(self.viewers)()
-        await self.channel_layer.group_send(self.group, message({"type": "presence", "viewers": viewers}))
+        """Tell the conference's pages who watches, at most once per PRESENCE_DELAY: when a crowd opens
+        a conference at once, each arrival announcing to all others would cost n² messages."""
+        key = (asyncio.get_running_loop(), self.group)
+        if key in _presence_pending:
+            return  # an announcement is already due and will read the list when it runs
+        _presence_pending[key] = asyncio.ensure_future(
+            _announce_later(key, self.channel_layer, self.group, self.conference_id)
+        )
+
+
+PRESENCE_DELAY = 0.1
+_presence_pending: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Future] = {}
+
+
+def viewers_of(conference_id: str) -> list[str]:
+    names = (
+        Viewer.objects.filter(conference_telnyx_id=conference_id).values_list("user__username", flat=True).distinct()
+    )
+    return sorted(set(names))
+
+
+async def _announce_later(key, channel_layer, group: str, conference_id: str) -> None:
+    try:
+        await asyncio.sleep(PRESENCE_DELAY)
+    finally:
+        _presence_pending.pop(key, None)  # from here on, a new arrival schedules the next announcement
+    viewers = await database_sync_to_async(viewers_of)(conference_id)
+    await channel_layer.group_send(group, message({"type": "presence", "viewers": viewers}))
