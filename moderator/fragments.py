@@ -10,6 +10,7 @@ from django.db.models import Count, Q
 from django.template.loader import get_template
 from django.utils import timezone
 
+from moderator import rows
 from moderator.models import Call, Conference, ModeratorAction, Participant, Room, WebhookEvent
 from moderator.serializers import (
     calls_by_control_id,
@@ -140,7 +141,7 @@ def conference_parts(conference: Conference) -> dict[str, Any]:
     context = conference_context(conference)
     return {
         "summary": render("moderator/_conference_summary.html", context),
-        "rows": render("moderator/_participant_rows.html", context),
+        "rows": rows.rows(context["participants"]),
         "timeline": render("moderator/_timeline.html", {"entries": timeline(conference)}),
     }
 
@@ -224,7 +225,4 @@ def board_parts() -> dict[str, Any]:
 
 def participant_row(participant: Participant, conference: Conference, calls: dict) -> str:
     row = participant_dict(participant, conference, calls.get(participant.call_control_id))
-    return render(
-        "moderator/_participant_row.html",
-        {"p": display_rows([row])[0], "conference": {"id": conference.telnyx_id}},
-    )
+    return rows.row(display_rows([row])[0])  # `_participant_row.html`, rendered in Python (see `rows`)

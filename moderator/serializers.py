@@ -99,12 +99,17 @@ def calls_by_control_id(call_control_ids: Iterable[str]) -> dict[str, Call]:
     ids = list(call_control_ids)
     if not ids:
         return {}
-    return {call.call_control_id: call for call in Call.objects.filter(call_control_id__in=ids)}
+    # Every caller reads only who called whom: loading the rest (five timestamps) is most of the cost.
+    calls = Call.objects.filter(call_control_id__in=ids).only("call_control_id", "from_number", "to_number")
+    return {call.call_control_id: call for call in calls}
 
 
 def conference_dict(conference: Conference) -> dict[str, Any]:
     """The conference with its legs and recordings, in a constant number of queries."""
-    participants = list(conference.participants.all())
+    # Only what participant_dict reads: a 1,000-leg conference converts 5,000 timestamps fewer.
+    participants = list(
+        conference.participants.defer("status_at", "hangup_at", "playback_at", "speak_at", "updated_at")
+    )
     recordings = list(conference.recordings.all())
     calls = calls_by_control_id(p.call_control_id for p in participants)
     active = sum(1 for p in participants if p.status != Participant.Status.LEFT)

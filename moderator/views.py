@@ -10,7 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 
-from moderator import fragments
+from moderator import fragments, rows
 from moderator.models import Conference, Room, UserProfile
 
 
@@ -61,6 +61,7 @@ def conference_page(request: HttpRequest, telnyx_id: str) -> HttpResponse:
         "moderator/conference.html",
         {
             **context,
+            "rows_html": rows.rows(context["participants"]),  # _participant_rows.html, in Python
             "timeline": fragments.timeline(conference),
             "version": conference.version,
             "can_moderate": can_moderate(request.user),
