@@ -59,6 +59,9 @@ def build_messages(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
     calls = calls_by_control_id({p.call_control_id for p in legs} | timeline_legs)
     callers = {ccid: call.from_number for ccid, call in calls.items() if call.from_number}
 
+    # Everything the summaries and cards need, for all of the batch's conferences at once.
+    active = fragments.active_counts(list(conferences.values()))
+    floors = fragments.floor_callers(list(conferences.values()))
     out: list[tuple[str, dict[str, Any]]] = []
     for telnyx_id, conference in conferences.items():
         rows = {p.call_control_id: fragments.participant_row(p, conference, calls)
@@ -69,7 +72,7 @@ def build_messages(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
             "type": "update",
             "conference_id": telnyx_id,
             "version": conference.version,
-            "summary": fragments.summary(conference),
+            "summary": fragments.summary(conference, active[conference.pk], floors),
             "rows": rows,
             "timeline": _timeline_html(entries, callers),
             "announce": [f"{fragments.leg_name(e['call_control_id'], callers)} {ANNOUNCED[e['event_type']]}"
@@ -80,7 +83,7 @@ def build_messages(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
             "conference_id": telnyx_id,
             "version": conference.version,
             "live": conference.is_live,
-            "card": fragments.board_card(conference),
+            "card": fragments.board_card(conference, active[conference.pk], floors),
         })))
     if changes.queues:
         out.append(

@@ -125,14 +125,31 @@ def conference_context(conference: Conference) -> dict[str, Any]:
     return {"conference": data, "participants": participants, "attendance": attendance}
 
 
-def summary(conference: Conference) -> str:
-    """The conference header: its state, and after the end the attendance and recordings."""
+def active_counts(conferences: list[Conference]) -> dict[int, int]:
+    """How many legs have not left, per conference, in one query (for many summaries and cards at once)."""
+    counts = (
+        Participant.objects.filter(conference__in=[c.pk for c in conferences])
+        .exclude(status=Participant.Status.LEFT)
+        .values_list("conference_id")
+        .annotate(n=Count("id"))
+    )
+    return {c.pk: 0 for c in conferences} | dict(counts)
+
+
+def floor_callers(conferences: list[Conference]) -> dict[str, str]:
+    return _callers({c.floor_call_control_id for c in conferences if c.floor_call_control_id})
+
+
+def summary(conference: Conference, active: int | None = None, callers: dict[str, str] | None = None) -> str:
+    """The conference header: its state, and after the end the attendance and recordings. Pass `active`
+    and `callers` (from `active_counts` and `floor_callers`) when rendering many at once."""
     if conference.status == Conference.Status.COMPLETED:
         return render("moderator/_conference_summary.html", conference_context(conference))
-    active = conference.participants.exclude(status=Participant.Status.LEFT).count()
+    if active is None:
+        active = conference.participants.exclude(status=Participant.Status.LEFT).count()
     data = conference_summary(conference, active)
     floor = data["floor_call_control_id"]
-    data["floor_name"] = leg_name(floor, _callers([floor])) if floor else ""
+    data["floor_name"] = leg_name(floor, callers if callers is not None else _callers([floor])) if floor else ""
     return render("moderator/_conference_summary.html", {"conference": data})
 
 
@@ -169,11 +186,12 @@ def board_conferences() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return [card(c) for c in live], [card(c) for c in ended]
 
 
-def board_card(conference: Conference) -> str:
-    active = conference.participants.exclude(status=Participant.Status.LEFT).count()
+def board_card(conference: Conference, active: int | None = None, callers: dict[str, str] | None = None) -> str:
+    if active is None:
+        active = conference.participants.exclude(status=Participant.Status.LEFT).count()
     data = conference_summary(conference, active)
     floor = data["floor_call_control_id"]
-    data["floor_name"] = leg_name(floor, _callers([floor])) if floor else ""
+    data["floor_name"] = leg_name(floor, callers if callers is not None else _callers([floor])) if floor else ""
     data["version"] = conference.version
     return render("moderator/_conference_card.html", {"c": data})
 
