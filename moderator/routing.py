@@ -203,7 +203,7 @@ def _run_logged(step: Step) -> None:
 
 
 def run(step: Step) -> None:
-    """Take one step now (tests and the thread pool)."""
+    """Take one step now."""
     if step.kind == ANSWER:
         _answer(step.call_control_id)
     elif step.kind == HANGUP:
@@ -220,14 +220,16 @@ def record(call_control_id: str, *, note: str | None = None, error: str | None =
         call = _locked_call(call_control_id)
         if call is None:
             return
+        shown = call.routing_error
         if note is not None:
             call.routing_note = note[:255]
         if error is not None:
             call.routing_error = error[:4000]
         call.save(update_fields=["routing_note", "routing_error", "updated_at"])
-        changes = Changes()
-        changes.queues = True
-        broadcast.publish_on_commit(changes)
+        if call.routing_error != shown:  # the board shows errors; notes are in the admin
+            changes = Changes()
+            changes.queues = True
+            broadcast.publish_on_commit(changes)
 
 
 def _gone(call_control_id: str) -> bool:
