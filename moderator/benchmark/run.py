@@ -36,8 +36,8 @@ class Profile:
 
 
 FULL = Profile()
-QUICK = Profile(rounds=1, ingest_seconds=2.0, ack_seconds=2.0, ws_clients=100, ws_events=20,
-                fanout_clients=200, fanout_rates=(50,), fanout_seconds=1.5, render_runs=3)
+QUICK = Profile(rounds=1, ingest_seconds=2.0, ack_seconds=1.0, ws_clients=100, ws_events=15,
+                fanout_clients=200, fanout_rates=(50,), fanout_seconds=1.0, render_runs=3)
 
 
 @dataclass
