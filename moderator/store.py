@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from moderator import actions, broadcast, routing
 from moderator.events import Changes, apply_event, event_time, is_known
-from moderator.models import WebhookEvent
+from moderator.models import Conference, Participant, WebhookEvent
 
 if TYPE_CHECKING:
     from moderator.webhooks import TelnyxEvent
@@ -150,6 +150,26 @@ class _ApplyFailed(Exception):
     """An event failed to apply in a batch applied without savepoints: apply the batch again, isolated."""
 
 
+def _lock_conferences(events: list[TelnyxEvent]) -> None:
+    """Lock every existing conference the batch will change, in one order, before applying any event.
+
+    Without this, two workers deadlock (PostgreSQL stalls both for a second, then fails one): a
+    call.hangup locks the conferences its leg is in while its worker still holds other rows, in an
+    order sorting by conference id cannot see. SQLite serialises whole transactions instead.
+    """
+    if not connection.features.has_select_for_update:
+        return
+    telnyx_ids = {event.conference_id for event in events if event.conference_id}
+    hangups = [event.call_control_id for event in events if event.event_type == "call.hangup"]
+    if hangups:
+        telnyx_ids.update(
+            Participant.objects.filter(call_control_id__in=hangups).values_list("conference__telnyx_id", flat=True)
+        )
+    if telnyx_ids:
+        locked = Conference.objects.select_for_update().filter(telnyx_id__in=telnyx_ids).order_by("telnyx_id")
+        list(locked.values_list("pk", flat=True))
+
+
 def _store_batch(events: list[TelnyxEvent], order: list[int], isolated: bool) -> list[str]:
     """One transaction: insert the batch, apply each new event, broadcast on commit.
 
@@ -161,6 +181,7 @@ def _store_batch(events: list[TelnyxEvent], order: list[int], isolated: bool) ->
     outcomes: list[str] = [DUPLICATE] * len(events)
     with transaction.atomic():
         rows = _insert_rows(events)
+        _lock_conferences([events[index] for index in rows])
         for index in order:
             row = rows.get(index)
             if row is None:
