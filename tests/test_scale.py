@@ -71,8 +71,8 @@ async def deliver(session: aiohttp.ClientSession, server: LiveServer, document: 
     return answer["status"]
 
 
-def session_cookie(server: LiveServer) -> str:
-    client = server.client()
+def session_cookie(server: LiveServer, username: str = "moderator") -> str:
+    client = server.client(username)
     try:
         return client.cookies["sessionid"]
     finally:
@@ -150,6 +150,12 @@ async def test_a_webhook_posted_to_one_worker_reaches_a_websocket_on_the_other(w
         assert update["version"] == snapshot["version"] + 1
         assert list(update["rows"]) == ["v3:ws-guest"]
         assert update["announce"] == ["Leg …-guest joined"]
+
+        # Presence lives in the database: someone opening the conference on worker A shows on B.
+        other, _ = await open_live_view(session, workers.a, conference_id, session_cookie(workers.a, "observer"))
+        while (await next_message(ws, "presence"))["viewers"] != ["moderator", "observer"]:
+            pass
+        await other.close()
         await ws.close()
 
 
