@@ -41,10 +41,26 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
         # Join before the snapshot: an update racing the snapshot is then received, and ignored by
         # the page if the snapshot already has its version.
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self._early: list[dict] | None = []
+        add_direct = getattr(self.channel_layer, "group_add_direct", None)
+        if add_direct is not None:  # the in-memory layer hands broadcasts straight to `_deliver`
+            await add_direct(self.group, self.channel_name, self._deliver)
+        else:
+            await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         await self.joined()
         await self.send_snapshot()
+        # What arrived directly while connecting goes out now, after the snapshot, in order.
+        while self._early:
+            await self.dispatch(self._early.pop(0))
+        self._early = None
+
+    async def _deliver(self, message: dict) -> None:
+        """A group message delivered directly by the channel layer (see `moderator.channel_layer`)."""
+        if self._early is not None:
+            self._early.append(message)
+        else:
+            await self.dispatch(message)
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "group", None):

@@ -50,3 +50,31 @@ async def test_expired_messages_still_expire_and_drop_the_channel_from_its_group
     await layer.group_add("g", alive)
     await layer.group_send("g", {"type": "live.message", "text": "new"})  # the scan runs first
     assert gone not in layer.groups["g"] and alive in layer.groups["g"]
+
+
+async def test_direct_members_get_every_message_in_order_and_a_failing_one_costs_nobody():
+    layer = InMemoryChannelLayer()
+    got: dict[str, list[str]] = {"a": [], "b": []}
+
+    def collector(name):
+        async def deliver(message):
+            if name == "b" and message["text"] == "2":
+                raise RuntimeError("this socket is broken")
+            got[name].append(message["text"])
+        return deliver
+
+    direct_a, direct_b, queued = [await layer.new_channel() for _ in range(3)]
+    await layer.group_add_direct("g", direct_a, collector("a"))
+    await layer.group_add_direct("g", direct_b, collector("b"))
+    await layer.group_add("g", queued)
+    for text in ("1", "2", "3"):
+        await layer.group_send("g", {"type": "live.message", "text": text})
+    await asyncio.sleep(0.05)
+    assert got == {"a": ["1", "2", "3"], "b": ["1", "3"]}
+    assert [(await layer.receive(queued))["text"] for _ in range(3)] == ["1", "2", "3"]
+    assert direct_a not in layer.channels  # nothing queued for direct members
+    await layer.group_discard("g", direct_a)
+    await layer.group_send("g", {"type": "live.message", "text": "4"})
+    await asyncio.sleep(0.05)
+    assert got["a"] == ["1", "2", "3"] and got["b"] == ["1", "3", "4"]
+    assert direct_a not in layer.direct
