@@ -65,9 +65,12 @@ def timeline_entry(
     }
 
 
-def action_entry(action: ModeratorAction) -> dict[str, Any]:
+def action_entry(action: ModeratorAction, callers: dict[str, str] | None = None) -> dict[str, Any]:
+    """A moderator action on the timeline, naming its legs as the page does (the caller's number)."""
     who = action.user.get_username() if action.user else "system"
-    targets = ", ".join(f"…{c[-6:]}" for c in action.call_control_ids[:3])
+    shown = action.call_control_ids[:3]
+    callers = _callers(shown) if callers is None else callers
+    targets = ", ".join(leg_name(c, callers) for c in shown) + (" …" if len(action.call_control_ids) > 3 else "")
     outcome = (
         ""
         if action.outcome == ModeratorAction.Outcome.OK
@@ -96,12 +99,16 @@ def timeline(conference: Conference) -> list[dict[str, Any]]:
         .order_by("-occurred_at", "-id")
         .values_list("occurred_at", "event_type", "call_control_id", "raw")[:TIMELINE_LENGTH]
     )
-    callers = _callers({e[2] for e in events if e[2]})
+    actions = list(
+        ModeratorAction.objects.filter(conference_telnyx_id=conference.telnyx_id)
+        .select_related("user")
+        .order_by("-created_at")[:TIMELINE_LENGTH]
+    )
+    callers = _callers({e[2] for e in events if e[2]} | {c for a in actions for c in a.call_control_ids[:3]})
     entries = [
         timeline_entry(at, event_type, ccid, _detail(raw), callers) for at, event_type, ccid, raw in events
     ]
-    actions = ModeratorAction.objects.filter(conference_telnyx_id=conference.telnyx_id).select_related("user")
-    entries += [action_entry(a) for a in actions.order_by("-created_at")[:TIMELINE_LENGTH]]
+    entries += [action_entry(a, callers) for a in actions]
     return sorted(entries, key=lambda e: e["at"] or "", reverse=True)[:TIMELINE_LENGTH]
 
 
