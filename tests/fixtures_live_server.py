@@ -4,35 +4,18 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from moderator.benchmark.servers import free_port, stop_process, wait_for_port
 from tests.telnyx_events import TEST_PUBLIC_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "live-test-password-1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port}")
 
 
 class LiveServer:
@@ -100,15 +83,10 @@ class LiveServer:
             stdout=self.log.open("ab"),
             stderr=subprocess.STDOUT,
         )
-        wait_for_port(self.port)
+        wait_for_port(self.port, self.process)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_process(self.process)
         self.process = None
 
     def restart(self) -> None:

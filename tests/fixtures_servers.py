@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures_live_server import free_port, wait_for_port
+from moderator.benchmark.servers import free_port, wait_for_port
 
 
 def _redis_ping(port: int) -> bool:

@@ -23,16 +23,28 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30.0) -> None:
+def wait_for_port(port: int, process: subprocess.Popen | None = None, timeout: float = 30.0) -> None:
+    """Until something listens on the loopback port; fail early if `process` (the server) exited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if process is not None and process.poll() is not None:
             raise RuntimeError(f"the server on port {port} exited with {process.returncode}")
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.05)
     raise RuntimeError(f"nothing listens on port {port}")
+
+
+def stop_process(process: subprocess.Popen | None) -> None:
+    """SIGTERM, then SIGKILL after 10 s."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def base_env(db: Path, secret_key: str) -> dict[str, str]:
@@ -118,13 +130,7 @@ class Server:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self.process = None
 
     def __enter__(self) -> Server:
