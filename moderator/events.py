@@ -421,18 +421,26 @@ def _call(event: TelnyxEvent, state: Call.State) -> Call:
     return call
 
 
+def _on_the_waiting_room_panel(call: Call) -> bool:
+    """The board's waiting-room panel shows a call that waits (or waited) in a queue, or that dial-in
+    routing has dealt with; any other call's events leave the panel as it is (no re-render for them)."""
+    return bool(call.routing_note or call.routing_error) or (
+        WaitingCall.objects.filter(call_control_id=call.call_control_id).exists()
+    )
+
+
 def _call_initiated(event: TelnyxEvent, when: datetime, changes: Changes) -> None:
     call = _call(event, Call.State.INITIATED)
     call.started_at = _earliest(call.started_at, _time(event.payload, "start_time") or when)
     call.save()
-    changes.queues = True
+    changes.queues = changes.queues or _on_the_waiting_room_panel(call)
 
 
 def _call_answered(event: TelnyxEvent, when: datetime, changes: Changes) -> None:
     call = _call(event, Call.State.ANSWERED)
     call.answered_at = _earliest(call.answered_at, when)
     call.save()
-    changes.queues = True
+    changes.queues = changes.queues or _on_the_waiting_room_panel(call)
 
 
 def _call_hangup(event: TelnyxEvent, when: datetime, changes: Changes) -> None:
@@ -458,11 +466,13 @@ def _call_hangup(event: TelnyxEvent, when: datetime, changes: Changes) -> None:
         participant.save()
         changes.participant(participant)
         _talk_time_changed(conference, changes)
+    waited = False
     for entry in WaitingCall.objects.select_for_update().filter(call_control_id=call.call_control_id):
         entry.hangup_at = _earliest(entry.hangup_at, call.ended_at)
         _clamp_waiting(entry)
         entry.save()
-    changes.queues = True
+        waited = True
+    changes.queues = changes.queues or waited or bool(call.routing_note or call.routing_error)
 
 
 HANDLERS: dict[str, Callable[[TelnyxEvent, datetime, Changes], None]] = {
