@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -129,15 +131,16 @@ def dashboard(live_server_factory):
     return live_server_factory()
 
 
-@pytest.fixture(scope="session")
-def sim_stack(tmp_path_factory):
-    """The Telnyx simulator and a dashboard wired to each other, as `manage.py demo` does:
-    the simulator signs webhooks to the dashboard, the dashboard's SDK calls go to the simulator."""
+@contextlib.contextmanager
+def simulator_stack(tmp: Path, *, ring_timeout: float = 20, setup=None) -> Iterator[tuple[object, LiveServer]]:
+    """The Telnyx simulator and a dashboard wired to each other, as `manage.py demo` does: the simulator
+    signs webhooks to the dashboard, the dashboard's SDK calls go to the simulator. `setup(server)` runs
+    after migrating, before the dashboard starts."""
     from moderator.simulator.keys import development_public_key
     from moderator.simulator.testing import running_simulator
 
-    server = LiveServer(tmp_path_factory.mktemp("stack"))
-    with running_simulator(f"{server.url}/webhooks/telnyx", media_seconds=0.3, ring_timeout=20) as sim:
+    server = LiveServer(tmp)
+    with running_simulator(f"{server.url}/webhooks/telnyx", media_seconds=0.3, ring_timeout=ring_timeout) as sim:
         server.env.update(
             {
                 "TELNYX_PUBLIC_KEY": development_public_key(),
@@ -146,8 +149,16 @@ def sim_stack(tmp_path_factory):
             }
         )
         server.prepare()
+        if setup is not None:
+            setup(server)
         server.start()
         try:
             yield sim, server
         finally:
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def sim_stack(tmp_path_factory):
+    with simulator_stack(tmp_path_factory.mktemp("stack")) as stack:
+        yield stack

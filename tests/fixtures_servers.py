@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from moderator.benchmark.servers import free_port, wait_for_port
+from moderator.benchmark.servers import free_port, stop_process, wait_for_port
 
 
 def _redis_ping(port: int) -> bool:
@@ -55,12 +55,7 @@ def redis_url() -> Iterator[str]:
             time.sleep(0.05)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
         log.close()
         shutil.rmtree(workdir, ignore_errors=True)
 

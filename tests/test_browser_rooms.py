@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.test_browser import ARTIFACTS, TIMEOUT, browser, logged_in_page  # noqa: F401 - fixtures
-from tests.test_routing import HOST, TOWN_HALL, dial, dial_in, eventually, sim_call, sim_members  # noqa: F401
+from tests.test_routing import HOST, TOWN_HALL, dial, dial_in, eventually, refuse_answers, sim_call, sim_members  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
@@ -50,13 +50,7 @@ def test_callers_wait_in_every_tab_and_a_click_admits_one(browser, dial_in):  # 
     for tab in (first_tab, second_tab):
         waiting(tab, leaver).wait_for(state="detached", timeout=TIMEOUT * 3)
 
-    sim.fault(
-        "/v2/calls/*/actions/answer",
-        status=422,
-        code="90099",
-        title="Unable to answer",
-        detail="Simulated refusal to answer.",
-    )
+    refuse_answers(sim)
     refused = dial(sim, "+15550810003", TOWN_HALL)
     for tab in (first_tab, second_tab):
         problem = tab.locator(f'#queues .routing-problem[data-call-control-id="{refused}"]')

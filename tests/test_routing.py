@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from moderator.simulator.server import SENDER
-from tests.fixtures_live_server import LiveServer
+from tests.fixtures_live_server import LiveServer, simulator_stack
 
 WAIT = 20.0  # seconds to wait for something that must happen (generous: CI machines are slow)
 
@@ -25,49 +25,49 @@ HOST = "+15550199"
 PROFILE_PHONE = "+15550188"
 
 
+def make_rooms(server: LiveServer) -> None:
+    """The rooms, made with `manage.py rooms add`, in one process (each manage.py start costs seconds)."""
+    rooms = [
+        ["Town hall", "--number", TOWN_HALL, "--number", "+15550101", "--waiting-room", "--moderator", HOST],
+        ["Open room", "--number", OPEN_ROOM, "--beep", "on_enter", "--max-participants", "10"],
+        ["Race room", "--number", RACE_ROOM, "--moderator", "+15550301", "--moderator", "+15550302"],
+        ["Strict room", "--number", STRICT_ROOM, "--moderator", "+15550401", "--start-on-moderator",
+         "--end-on-moderator-exit", "--record", "--hold-audio-url", "https://example.com/hold.mp3"],
+    ]  # fmt: skip
+    listed = server.manage(
+        "shell",
+        "-c",
+        "from django.core.management import call_command;"
+        "from django.contrib.auth.models import User; from moderator.models import UserProfile;"
+        f"[call_command('rooms', 'add', *room) for room in {rooms!r}];"
+        f"UserProfile.objects.create(user=User.objects.get(username='moderator'), phone_number='{PROFILE_PHONE}');"
+        "UserProfile.objects.create(user=User.objects.get(username='observer'), phone_number='+15550177');"
+        "call_command('rooms', 'list')",
+    )
+    assert "Town hall: numbers +15550100, +15550101; moderators +15550199; waiting room on" in listed
+
+
 @pytest.fixture(scope="module")
 def dial_in(tmp_path_factory):
     """A simulator and a dashboard wired to each other, with rooms made by `manage.py rooms add`."""
-    from moderator.simulator.keys import development_public_key
-    from moderator.simulator.testing import running_simulator
-
-    server = LiveServer(tmp_path_factory.mktemp("dial-in"))
-    with running_simulator(f"{server.url}/webhooks/telnyx", media_seconds=0.3, ring_timeout=30) as sim:
-        server.env.update(
-            {
-                "TELNYX_PUBLIC_KEY": development_public_key(),
-                "TELNYX_BASE_URL": sim.base_url,
-                "TELNYX_API_KEY": sim.api_key,
-            }
-        )
-        server.prepare()
-        # The rooms are made with `manage.py rooms add`, in one process (each manage.py start costs seconds).
-        rooms = [
-            ["Town hall", "--number", TOWN_HALL, "--number", "+15550101", "--waiting-room", "--moderator", HOST],
-            ["Open room", "--number", OPEN_ROOM, "--beep", "on_enter", "--max-participants", "10"],
-            ["Race room", "--number", RACE_ROOM, "--moderator", "+15550301", "--moderator", "+15550302"],
-            ["Strict room", "--number", STRICT_ROOM, "--moderator", "+15550401", "--start-on-moderator",
-             "--end-on-moderator-exit", "--record", "--hold-audio-url", "https://example.com/hold.mp3"],
-        ]  # fmt: skip
-        listed = server.manage(
-            "shell",
-            "-c",
-            "from django.core.management import call_command;"
-            "from django.contrib.auth.models import User; from moderator.models import UserProfile;"
-            f"[call_command('rooms', 'add', *room) for room in {rooms!r}];"
-            f"UserProfile.objects.create(user=User.objects.get(username='moderator'), phone_number='{PROFILE_PHONE}');"
-            "UserProfile.objects.create(user=User.objects.get(username='observer'), phone_number='+15550177');"
-            "call_command('rooms', 'list')",
-        )
-        assert "Town hall: numbers +15550100, +15550101; moderators +15550199; waiting room on" in listed
-        server.start()
+    with simulator_stack(tmp_path_factory.mktemp("dial-in"), ring_timeout=30, setup=make_rooms) as (sim, server):
         api = server.client()
         api.headers.update({"X-CSRFToken": api.cookies["csrftoken"], "Referer": server.url})
         try:
             yield sim, server, api
         finally:
             api.close()
-            server.stop()
+
+
+def refuse_answers(sim) -> None:
+    """The next answer command is refused by Telnyx (the simulator) with a 422."""
+    sim.fault(
+        "/v2/calls/*/actions/answer",
+        status=422,
+        code="90099",
+        title="Unable to answer",
+        detail="Simulated refusal to answer.",
+    )
 
 
 def eventually(check, what: str, timeout: float = WAIT):
@@ -201,13 +201,7 @@ def test_an_unknown_number_is_hung_up(dial_in):
 
 def test_a_failed_answer_is_shown_on_the_board(dial_in):
     sim, server, api = dial_in
-    sim.fault(
-        "/v2/calls/*/actions/answer",
-        status=422,
-        code="90099",
-        title="Unable to answer",
-        detail="Simulated refusal to answer.",
-    )
+    refuse_answers(sim)
     caller = dial(sim, "+15550740001", TOWN_HALL)
     eventually(lambda: "Simulated refusal to answer" in api.get("/").text, "the board shows why the call failed")
     board = api.get("/").text
