@@ -1,4 +1,4 @@
-"""Validate answers against the Telnyx OpenAPI extract in ../shared/reference (the wire contract)."""
+"""Validate answers against the vendored Telnyx OpenAPI extract in tests/contracts/ (the wire contract)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from openapi_schema_validator import OAS31Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "reference" / "telnyx-conferences-openapi.yml"
+SPEC_PATH = Path(__file__).resolve().parent / "contracts" / "telnyx-conferences-openapi.yml"
 SPEC_URI = "urn:telnyx-openapi"
 
 
