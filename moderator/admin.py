@@ -10,7 +10,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from moderator import store
+from moderator.ingest import inbox as store
 from moderator.models import (
     Call,
     Conference,

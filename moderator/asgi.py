@@ -12,8 +12,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import path  # noqa: E402
 
-from moderator.consumers import BoardConsumer, ConferenceConsumer  # noqa: E402
-from moderator.webhooks import WebhookRouter  # noqa: E402
+from moderator.ingest.endpoint import WebhookRouter  # noqa: E402
+from moderator.live.consumers import BoardConsumer, ConferenceConsumer  # noqa: E402
 
 websocket_urlpatterns = [
     path("ws/board/", BoardConsumer.as_asgi()),

@@ -2,7 +2,7 @@
 
 State fields that webhooks set are paired with the ``occurred_at`` of the event that set them
 (``*_at`` "version" fields), so that an older event never overwrites a newer one: Telnyx delivers
-at least once and in any order. The rules that use them live in ``moderator.events``.
+at least once and in any order. The rules that use them live in ``moderator.state.rules``.
 """
 
 from __future__ import annotations

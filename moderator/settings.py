@@ -114,13 +114,13 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "moderator.channel_layer.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "moderator.live.channel_layer.InMemoryChannelLayer"}}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
-CSRF_FAILURE_VIEW = "moderator.api.csrf_failure"
+CSRF_FAILURE_VIEW = "moderator.api.read.csrf_failure"
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"

@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from moderator import api, views
+from moderator import views
+from moderator.api import read as api
 
 urlpatterns = [
     path("", views.board, name="board"),
@@ -13,5 +14,5 @@ urlpatterns = [
     path("api/conferences", api.conference_collection, name="api-conferences"),
     path("api/conferences/<str:telnyx_id>", api.conference_detail, name="api-conference-detail"),
     path("api/queues", api.queue_list, name="api-queue-list"),
-    path("", include("moderator.action_api")),
+    path("", include("moderator.api.actions")),
 ]

@@ -10,7 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 
-from moderator import fragments, rows
+from moderator.live import fragments, rows
 from moderator.models import Conference, Room, UserProfile
 
 

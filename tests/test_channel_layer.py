@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from moderator import channel_layer
-from moderator.channel_layer import InMemoryChannelLayer
+from moderator.live import channel_layer
+from moderator.live.channel_layer import InMemoryChannelLayer
 
 
 async def test_group_send_reaches_every_member_once_with_its_own_copy():

@@ -146,8 +146,8 @@ async def test_presence_lists_who_is_watching(user):
 
 
 async def test_nothing_is_broadcast_for_a_rolled_back_change(user):
-    from moderator import broadcast
-    from moderator.events import Changes
+    from moderator.live import broadcast
+    from moderator.state.rules import Changes
 
     await webhook(event("conference.created", {**leg("host"), **CONF}, at(1), occurred_in_payload=True))
     communicator = await connect("/ws/conferences/conf-ws/", user)

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
-from moderator import events
 from moderator.models import Participant, WebhookEvent
+from moderator.state import rules as events
 from tests.telnyx_events import at, conference_life, event, leg
 
 pytestmark = pytest.mark.django_db

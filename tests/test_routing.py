@@ -275,7 +275,7 @@ def test_strict_room_starts_with_a_moderator_records_and_ends_when_the_last_mode
 @pytest.fixture
 def planned(monkeypatch, django_capture_on_commit_callbacks):
     """Deliver webhooks through the real endpoint; collect the routing steps planned after each commit."""
-    from moderator import routing
+    from moderator.control import routing
     from tests.conftest import post_webhook
 
     steps: list = []
@@ -307,8 +307,8 @@ def test_without_rooms_routing_leaves_inbound_calls_alone(planned):
 
 @pytest.mark.django_db
 def test_plans_answer_once_hangup_for_unknown_numbers_and_nothing_for_outgoing_calls(planned):
+    from moderator.control.routing import ANSWER, HANGUP, ROUTE, Step
     from moderator.models import Call, Room, RoomNumber
-    from moderator.routing import ANSWER, HANGUP, ROUTE, Step
     from tests.telnyx_events import event
 
     room = Room.objects.create(name="Ops", waiting_room=True)
@@ -333,8 +333,8 @@ def test_plans_answer_once_hangup_for_unknown_numbers_and_nothing_for_outgoing_c
 
 @pytest.mark.django_db
 def test_a_default_room_takes_calls_to_unknown_numbers(planned):
+    from moderator.control.routing import ANSWER, Step
     from moderator.models import Room
-    from moderator.routing import ANSWER, Step
     from tests.telnyx_events import event
 
     Room.objects.create(name="Lobby", is_default=True)
@@ -342,7 +342,7 @@ def test_a_default_room_takes_calls_to_unknown_numbers(planned):
 
 
 def test_command_ids_are_stable_per_step_and_target():
-    from moderator.routing import command_id
+    from moderator.control.routing import command_id
 
     assert command_id("answer", "v3:a") == command_id("answer", "v3:a")
     assert len({command_id("answer", "v3:a"), command_id("answer", "v3:b"), command_id("join", "v3:a")}) == 3

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from moderator import fragments, rows
+from moderator.live import fragments, rows
 
 NAMES = ["+15550001", 'O\'Brien <b>"&"</b>', "Leg …abc123"]
 

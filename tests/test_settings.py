@@ -44,7 +44,7 @@ def test_defaults_are_sqlite_in_wal_mode_and_in_memory_channel_layer():
     )
     result = run_settings({}, code)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["wal", "moderator.channel_layer.InMemoryChannelLayer"]
+    assert result.stdout.split() == ["wal", "moderator.live.channel_layer.InMemoryChannelLayer"]
 
 
 def test_database_and_redis_urls_switch_backends():

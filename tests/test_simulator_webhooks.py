@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import telnyx
 
 from moderator.simulator.testing import running_simulator
-from moderator.webhooks import parse_event, verify_signature
+from moderator.telnyx.event import parse_event, verify_signature
 from tests.openapi_contract import assert_webhook_matches_spec
 
 STALL = "stall"

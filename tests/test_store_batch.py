@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from moderator import store
+from moderator.ingest import inbox as store
 from moderator.models import Conference, Participant, WebhookEvent
-from moderator.webhooks import parse_event
+from moderator.telnyx.event import parse_event
 from tests.telnyx_events import at, encode, event, leg
 
 

@@ -158,7 +158,7 @@ def test_unconfigured_public_key_refuses_rather_than_accepts(settings):
 def test_database_unavailable_answers_5xx_so_telnyx_retries(monkeypatch):
     from django.db import OperationalError
 
-    from moderator import store
+    from moderator.ingest import inbox as store
 
     def broken(*args, **kwargs):
         raise OperationalError("could not connect to server")

@@ -15,7 +15,8 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 
-from moderator.webhooks import WebhookRejected, _read_body, _respond, verify_signature  # noqa: E402
+from moderator.ingest.endpoint import _read_body, _respond  # noqa: E402
+from moderator.telnyx.event import WebhookRejected, verify_signature  # noqa: E402
 
 
 async def application(scope, receive, send) -> None:

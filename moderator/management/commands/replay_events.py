@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from moderator import store
+from moderator.ingest import inbox as store
 from moderator.models import WebhookEvent
 
 

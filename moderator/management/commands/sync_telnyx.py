@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from moderator import actions
+from moderator.control import actions
 from moderator.models import Conference
-from moderator.telnyx_client import TelnyxFailure, send
+from moderator.telnyx.client import TelnyxFailure, send
 
 PAGE_SIZE = 250
 

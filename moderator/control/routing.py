@@ -40,13 +40,14 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 
-from moderator import actions, broadcast
-from moderator.events import Changes
+from moderator.control import actions
+from moderator.live import broadcast
 from moderator.models import Call, Conference, Participant, Room, RoomNumber, UserProfile
-from moderator.telnyx_client import TelnyxFailure, send
+from moderator.state.rules import Changes
+from moderator.telnyx.client import TelnyxFailure, send
 
 if TYPE_CHECKING:
-    from moderator.webhooks import TelnyxEvent
+    from moderator.telnyx.event import TelnyxEvent
 
 logger = logging.getLogger(__name__)
 

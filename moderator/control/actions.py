@@ -16,10 +16,11 @@ from typing import Any
 from django.db import close_old_connections, transaction
 from pydantic import BaseModel
 
-from moderator import action_schemas as schemas
-from moderator import broadcast, events, fragments
+from moderator.control import schemas as schemas
+from moderator.live import broadcast, fragments
 from moderator.models import Conference, ModeratorAction
-from moderator.telnyx_client import RETRIES_WITH_COMMAND_ID, TelnyxFailure, as_dict, new_command_id, send
+from moderator.state import rules as events
+from moderator.telnyx.client import RETRIES_WITH_COMMAND_ID, TelnyxFailure, as_dict, new_command_id, send
 
 logger = logging.getLogger(__name__)
 

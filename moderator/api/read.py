@@ -9,7 +9,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from moderator.models import Conference
-from moderator.serializers import conference_dict, conference_summary, conferences_with_counts, queues_dict
+from moderator.state.serializers import conference_dict, conference_summary, conferences_with_counts, queues_dict
 
 MAX_PAGE_SIZE = 250
 
@@ -44,7 +44,7 @@ def _positive_int(value: str | None, default: int, field: str) -> int:
 def conference_collection(request: HttpRequest) -> JsonResponse:
     """GET lists conferences; POST creates one from a call (an action, see action_api)."""
     if request.method == "POST":
-        from moderator.action_api import create_conference
+        from moderator.api.actions import create_conference
 
         return create_conference(request)
     return conference_list(request)

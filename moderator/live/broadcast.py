@@ -18,10 +18,10 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from moderator import fragments
-from moderator.events import Changes, bump_versions
+from moderator.live import fragments
 from moderator.models import Conference, Participant
-from moderator.serializers import calls_by_control_id, iso
+from moderator.state.rules import Changes, bump_versions
+from moderator.state.serializers import calls_by_control_id, iso
 
 logger = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils import timezone
 
-from moderator import fragments
-from moderator.broadcast import BOARD_GROUP, conference_group, message
+from moderator.live import fragments
+from moderator.live.broadcast import BOARD_GROUP, conference_group, message
 from moderator.models import Conference, Viewer
 
 CLOSE_UNAUTHENTICATED = 4401

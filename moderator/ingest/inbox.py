@@ -30,12 +30,13 @@ from django.db import (
 )
 from django.utils import timezone
 
-from moderator import actions, broadcast, routing
-from moderator.events import Changes, apply_event, event_time, is_known
+from moderator.control import actions, routing
+from moderator.live import broadcast
 from moderator.models import Conference, Participant, WebhookEvent
+from moderator.state.rules import Changes, apply_event, event_time, is_known
 
 if TYPE_CHECKING:
-    from moderator.webhooks import TelnyxEvent
+    from moderator.telnyx.event import TelnyxEvent
 
 logger = logging.getLogger(__name__)
 
@@ -231,7 +232,7 @@ def store_events(events: list[TelnyxEvent]) -> list[str]:
 
 def replay(event_row: WebhookEvent) -> str:
     """Apply a stored event again (``replay_events``). Idempotent: the rules ignore older state."""
-    from moderator.webhooks import parse_event
+    from moderator.telnyx.event import parse_event
 
     event = parse_event(event_row.raw.encode())
     changes = Changes()

@@ -10,9 +10,9 @@ from django.db.models import Count, Q
 from django.template.loader import get_template
 from django.utils import timezone
 
-from moderator import rows
+from moderator.live import rows
 from moderator.models import Call, Conference, ModeratorAction, Participant, Room, WebhookEvent
-from moderator.serializers import (
+from moderator.state.serializers import (
     calls_by_control_id,
     conference_dict,
     conference_summary,

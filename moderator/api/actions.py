@@ -18,11 +18,11 @@ from django.urls import path
 from django.views.decorators.http import require_POST
 from pydantic import ValidationError
 
-from moderator import actions
-from moderator.action_schemas import first_error
-from moderator.api import error, login_required_json
-from moderator.serializers import conference_dict
-from moderator.telnyx_client import TelnyxFailure
+from moderator.api.read import error, login_required_json
+from moderator.control import actions
+from moderator.control.schemas import first_error
+from moderator.state.serializers import conference_dict
+from moderator.telnyx.client import TelnyxFailure
 
 
 def moderator_required(view):

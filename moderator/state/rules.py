@@ -26,7 +26,7 @@ from django.utils.dateparse import parse_datetime
 from moderator.models import Call, Conference, FloorChange, Participant, Recording, WaitingCall
 
 if TYPE_CHECKING:
-    from moderator.webhooks import TelnyxEvent
+    from moderator.telnyx.event import TelnyxEvent
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""The JSON API: reads, actions, and the one error shape."""

@@ -1,0 +1,1 @@
+"""Commands to Telnyx: moderator actions, dial-in routing, the outbox of commands the product decides itself."""

@@ -1,0 +1,1 @@
+"""The webhook pipeline: the endpoint, the durable inbox, the applier."""

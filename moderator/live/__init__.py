@@ -1,0 +1,1 @@
+"""Live pages: fragments, broadcasts, the websocket consumers and the channel layer."""
