@@ -6,13 +6,14 @@ from moderator.api import read as api
 
 urlpatterns = [
     path("", views.board, name="board"),
-    path("conferences/<str:telnyx_id>/", views.conference_page, name="conference"),
+    # Telnyx ids are matched as paths (a "/" in one arrives as %2F, decoded): no id can break a link.
+    path("conferences/<path:telnyx_id>/", views.conference_page, name="conference"),
     path("profile/", views.profile, name="profile"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("api/conferences", api.conference_collection, name="api-conferences"),
-    path("api/conferences/<str:telnyx_id>", api.conference_detail, name="api-conference-detail"),
     path("api/queues", api.queue_list, name="api-queue-list"),
-    path("", include("moderator.api.actions")),
+    path("", include("moderator.api.actions")),  # before the detail: its paths end in /actions/…, /resync
+    path("api/conferences/<path:telnyx_id>", api.conference_detail, name="api-conference-detail"),
 ]

@@ -102,12 +102,13 @@ def resync(request: HttpRequest, telnyx_id: str) -> JsonResponse:
     return answer(lambda: conference_dict(actions.sync_conference(telnyx_id, request.user)))
 
 
+# Telnyx ids are matched as paths: a v2 call_control_id is base64 and may hold a "/" (sent as %2F).
 urlpatterns = [
     path(
-        "api/conferences/<str:telnyx_id>/actions/<str:action>",
+        "api/conferences/<path:telnyx_id>/actions/<slug:action>",
         conference_action,
         name="api-conference-action",
     ),
-    path("api/conferences/<str:telnyx_id>/resync", resync, name="api-conference-resync"),
-    path("api/calls/<str:call_control_id>/actions/<str:action>", call_action, name="api-call-action"),
+    path("api/conferences/<path:telnyx_id>/resync", resync, name="api-conference-resync"),
+    path("api/calls/<path:call_control_id>/actions/<slug:action>", call_action, name="api-call-action"),
 ]

@@ -131,11 +131,14 @@ function targets(button) {
   }
 }
 
+// Telnyx ids go into URL paths encoded: a v2 call_control_id may hold "/", "+" or "=".
+const id = encodeURIComponent;
+
 async function perform(button) {
   const action = button.dataset.action;
   const conference = live.conferenceId;
   const callControlId = button.dataset.callControlId;
-  if (action === "resync") return post(`/api/conferences/${conference}/resync`, {}).then(() => live.resync());
+  if (action === "resync") return post(`/api/conferences/${id(conference)}/resync`, {}).then(() => live.resync());
   const legs = targets(button);
   if (button.dataset.scope === "selected" && !legs.length) throw new Error("Select one or more participants first.");
   const preset = action === "update" ? { supervisor_role: button.dataset.role || "none" } : {};
@@ -145,26 +148,26 @@ async function perform(button) {
   if (values === null) return null;
   switch (action) {
     case "admit":
-      return post(`/api/conferences/${values.conference}/actions/join`, { call_control_id: callControlId });
+      return post(`/api/conferences/${id(values.conference)}/actions/join`, { call_control_id: callControlId });
     case "create_conference":
       return post("/api/conferences", { call_control_id: callControlId, name: values.name });
     case "drop":
-      return post(`/api/calls/${callControlId}/actions/hangup`, {});
+      return post(`/api/calls/${id(callControlId)}/actions/hangup`, {});
     case "enqueue":
-      return post(`/api/calls/${callControlId}/actions/enqueue`, values);
+      return post(`/api/calls/${id(callControlId)}/actions/enqueue`, values);
     case "leave":
     case "update":
     case "gather_using_audio":
-      return post(`/api/conferences/${conference}/actions/${action}`, { ...values, call_control_id: callControlId });
+      return post(`/api/conferences/${id(conference)}/actions/${action}`, { ...values, call_control_id: callControlId });
     case "join":
     case "end":
     case "record_start":
     case "record_pause":
     case "record_resume":
     case "record_stop":
-      return post(`/api/conferences/${conference}/actions/${action}`, values);
+      return post(`/api/conferences/${id(conference)}/actions/${action}`, values);
     default:
-      return post(`/api/conferences/${conference}/actions/${action}`, legs ? { ...values, call_control_ids: legs } : values);
+      return post(`/api/conferences/${id(conference)}/actions/${action}`, legs ? { ...values, call_control_ids: legs } : values);
   }
 }
 
