@@ -10,7 +10,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from moderator.ingest import inbox as store
+from moderator.ingest import applier
 from moderator.models import (
     Call,
     Conference,
@@ -266,8 +266,9 @@ class WebhookEventAdmin(admin.ModelAdmin):
 
     @admin.action(description="Replay (apply again)", permissions=["view"])
     def replay(self, request, queryset):
-        outcomes = [store.replay(event) for event in queryset.order_by("occurred_at", "id")]
-        failed = outcomes.count(store.FAILED)
+        statuses = applier.replay(list(queryset.values_list("id", flat=True)))
+        outcomes = list(statuses.values())
+        failed = outcomes.count(WebhookEvent.Status.FAILED)
         level = messages.WARNING if failed else messages.SUCCESS
         self.message_user(request, f"Replayed {len(outcomes)} event(s); {failed} failed.", level)
 

@@ -1,6 +1,8 @@
-"""ASGI entry point: the webhook endpoint, Django's HTTP views and the websocket consumers."""
+"""ASGI entry point: the webhook endpoint, Django's HTTP views, the websocket consumers, and the worker's
+background tasks (the applier and the outbox sender)."""
 
 import os
+import sys
 
 from django.core.asgi import get_asgi_application
 
@@ -12,19 +14,42 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import path  # noqa: E402
 
-from moderator.ingest.endpoint import WebhookRouter  # noqa: E402
+from moderator.ingest import background  # noqa: E402
+from moderator.ingest.endpoint import TelnyxWebhookApp, WebhookRouter, WithBackgroundTasks  # noqa: E402
 from moderator.live.consumers import BoardConsumer, ConferenceConsumer  # noqa: E402
 
 websocket_urlpatterns = [
     path("ws/board/", BoardConsumer.as_asgi()),
-    path("ws/conferences/<str:conference_id>/", ConferenceConsumer.as_asgi()),
+    path("ws/conferences/<path:conference_id>/", ConferenceConsumer.as_asgi()),
 ]
 
-application = ProtocolTypeRouter(
-    {
-        # The webhook endpoint bypasses Django's middleware stack: it is the hot path and needs no
-        # session, CSRF or auth, only the signature.
-        "http": WebhookRouter(django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-    }
+webhook_app = TelnyxWebhookApp()
+
+application = WithBackgroundTasks(
+    ProtocolTypeRouter(
+        {
+            # The webhook endpoint bypasses Django's middleware stack: it is the hot path and needs no
+            # session, CSRF or auth, only the signature.
+            "http": WebhookRouter(django_asgi_app, webhook_app),
+            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        }
+    )
 )
+
+
+def _start_with_daphne() -> None:
+    """Daphne speaks no ASGI lifespan: start the background tasks once its reactor runs, so that a
+    restarted worker applies and sends what it left behind without waiting for a first request."""
+    if "daphne.server" not in sys.modules:
+        return
+    from twisted.internet import reactor
+
+    def on_the_loop() -> None:
+        import asyncio
+
+        asyncio.get_event_loop().call_soon(background.start)
+
+    reactor.callWhenRunning(on_the_loop)
+
+
+_start_with_daphne()

@@ -7,6 +7,8 @@ at least once and in any order. The rules that use them live in ``moderator.stat
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -255,9 +257,11 @@ class Recording(models.Model):
 
 
 class WebhookEvent(models.Model):
-    """Every verified webhook, stored before it is applied. Unique on Telnyx's event id."""
+    """Every verified webhook: stored (the inbox) before it is acknowledged, applied afterwards in batches
+    (the applier). Unique on Telnyx's event id."""
 
     class Status(models.TextChoices):
+        PENDING = "pending", "stored, not applied yet"
         APPLIED = "applied", "applied"
         FAILED = "failed", "failed"
         IGNORED = "ignored", "stored only (unknown type)"
@@ -272,9 +276,15 @@ class WebhookEvent(models.Model):
     raw = models.TextField(help_text="The event exactly as Telnyx sent it.")
     status = models.CharField(max_length=16, choices=Status.choices, db_index=True)
     error = models.TextField(blank=True)
+    applied_at = models.DateTimeField(null=True, blank=True, help_text="When the applier committed its effect.")
+    applied_by = models.CharField(max_length=64, blank=True, help_text="The worker (host:pid) that applied it.")
 
     class Meta:
         ordering = ["-id"]
+        indexes = [
+            # The applier's queue: the oldest pending events first.
+            models.Index(fields=["id"], condition=models.Q(status="pending"), name="webhookevent_pending"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id}"
@@ -392,3 +402,87 @@ class Viewer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} on {self.conference_telnyx_id or 'the board'}"
+
+
+class OutboxCommand(models.Model):
+    """A Telnyx command the product decided on its own (dial-in routing, recording on start, name look-ups).
+
+    Written in the transaction that took the decision, sent after it commits by the outbox sender, with
+    the `command_id` derived from the decision: deciding twice (a redelivered webhook, two workers) is
+    one row, and a crash between the commit and the send loses nothing (unsent rows are picked up on
+    start). A refusal is kept on the row and never retried blindly.
+    """
+
+    class Kind(models.TextChoices):
+        ANSWER = "answer", "answer the call"
+        HANGUP = "hangup", "hang up the call"
+        ENQUEUE = "enqueue", "put the caller in the waiting room"
+        PLACE = "place", "join (or start) the room's conference"
+        END = "end", "end the conference"
+        RECORD = "record", "start recording"
+        LOOK_UP = "look_up", "read the conference from Telnyx"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "waiting to be sent"
+        SENDING = "sending", "being sent"
+        SENT = "sent", "sent"
+        REFUSED = "refused", "refused by Telnyx"
+        FAILED = "failed", "failed"
+        SKIPPED = "skipped", "no longer needed"
+
+    command_id = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    call_control_id = models.CharField(max_length=255, blank=True, db_index=True)
+    conference_telnyx_id = models.CharField(max_length=128, blank=True)
+    room = models.ForeignKey("Room", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # A sender claims a row until then; a row still "sending" afterwards was claimed by a worker that died.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(
+                fields=["id"], condition=models.Q(status__in=["pending", "sending"]), name="outbox_unsent"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.call_control_id or self.conference_telnyx_id}): {self.status}"
+
+    @classmethod
+    def step(
+        cls, kind: str, *, call_control_id: str = "", conference_id: str = "", room: Room | None = None
+    ) -> OutboxCommand:
+        """The row for one step; its command_id derives from the step and what it acts on (the conference
+        for end, record and look-up, the call otherwise), so the same decision always makes the same row."""
+        on_conference = kind in (cls.Kind.END, cls.Kind.RECORD, cls.Kind.LOOK_UP)
+        return cls(
+            command_id=derived_command_id(kind, conference_id if on_conference else call_control_id),
+            kind=kind,
+            call_control_id=call_control_id,
+            conference_telnyx_id=conference_id,
+            room=room,
+        )
+
+
+_COMMAND_IDS = uuid.UUID("6c0f7a3e-2b1d-4e55-9a57-0d1c6e1f3b21")
+
+
+def derived_command_id(step: str, target: str) -> str:
+    """The same step for the same call (or conference) always has the same command_id (a UUID, 36 chars)."""
+    return str(uuid.uuid5(_COMMAND_IDS, f"{step}:{target}"))
+
+
+class Heartbeat(models.Model):
+    """One row per worker, written by the health check: proof that the database takes writes."""
+
+    worker = models.CharField(max_length=64, unique=True)
+    beat_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.worker} at {self.beat_at:%H:%M:%S}"

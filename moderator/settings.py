@@ -156,6 +156,9 @@ TELNYX_TIMEOUT_SECONDS = float(os.environ.get("TELNYX_TIMEOUT_SECONDS", "5"))
 # Telnyx signs webhooks with a timestamp; anything further than this from our clock is refused (replays).
 WEBHOOK_TOLERANCE_SECONDS = 300
 WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
+# The applier and the outbox sender run in every worker unless this is off (an acknowledge-only worker;
+# the tests, which drive both themselves).
+BACKGROUND_TASKS = env_bool("MODERATOR_BACKGROUND_TASKS", True)
 
 LOGGING = {
     "version": 1,

@@ -24,6 +24,19 @@ def _telnyx_settings(settings):
     )
 
 
+@pytest.fixture(autouse=True)
+def _pipeline_in_the_test(settings, monkeypatch):
+    """In process, the tests drive the pipeline's stages themselves (`apply_pending`, `send_pending`), and
+    the inbox stores in the test's own thread and transaction (its own thread, in a server)."""
+    from asgiref.sync import sync_to_async
+
+    from moderator.asgi import webhook_app
+    from moderator.ingest.inbox import store_events
+
+    settings.BACKGROUND_TASKS = False
+    monkeypatch.setattr(webhook_app.inbox, "run_store", sync_to_async(store_events, thread_sensitive=True))
+
+
 class AsgiResponse:
     def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes):
         self.status_code = status
@@ -96,14 +109,22 @@ def post_webhook(
     )
 
 
+def apply_stored():
+    """What the applier does after the inbox commits: apply every stored event (and broadcast)."""
+    from moderator.ingest.applier import apply_pending
+
+    return apply_pending()
+
+
 @pytest.fixture
 def deliver(db):
-    """Deliver signed webhooks through the real endpoint; asserts each is acknowledged."""
+    """Deliver signed webhooks through the real endpoint (asserting each is acknowledged), then apply them."""
 
     def _deliver(*documents):
         responses = [post_webhook(d) for d in documents]
         for response in responses:
             assert response.status_code == 200, response.content
+        apply_stored()
         return responses
 
     return _deliver

@@ -12,6 +12,7 @@ from django.db import transaction
 
 from moderator.asgi import application
 from moderator.models import Conference
+from tests.conftest import apply_stored
 from tests.telnyx_events import at, encode, event, leg, sign
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -21,7 +22,7 @@ HEADERS = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
 
 
 async def webhook(document) -> int:
-    """Post a signed webhook through the ASGI app in this event loop."""
+    """Post a signed webhook through the ASGI app in this event loop, then apply it (the applier's work)."""
     body = encode(document)
     sent = []
     scope = {"type": "http", "method": "POST", "path": "/webhooks/telnyx", "headers":
@@ -35,6 +36,7 @@ async def webhook(document) -> int:
         sent.append(message)
 
     await application(scope, receive, send)
+    await database_sync_to_async(apply_stored)()
     return sent[0]["status"]
 
 

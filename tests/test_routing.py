@@ -273,19 +273,16 @@ def test_strict_room_starts_with_a_moderator_records_and_ends_when_the_last_mode
 
 
 @pytest.fixture
-def planned(monkeypatch, django_capture_on_commit_callbacks):
-    """Deliver webhooks through the real endpoint; collect the routing steps planned after each commit."""
-    from moderator.control import routing
-    from tests.conftest import post_webhook
-
-    steps: list = []
-    monkeypatch.setattr(routing, "run_later", steps.extend)
+def planned():
+    """Deliver webhooks through the real endpoint and apply them; the outbox rows routing wrote, oldest first."""
+    from moderator.models import OutboxCommand
+    from tests.conftest import apply_stored, post_webhook
 
     def deliver(*documents):
-        with django_capture_on_commit_callbacks(execute=True):
-            for document in documents:
-                assert post_webhook(document).status_code == 200
-        return steps
+        for document in documents:
+            assert post_webhook(document).status_code == 200
+        apply_stored()
+        return [(row.kind, row.call_control_id) for row in OutboxCommand.objects.order_by("id")]
 
     return deliver
 
@@ -307,8 +304,7 @@ def test_without_rooms_routing_leaves_inbound_calls_alone(planned):
 
 @pytest.mark.django_db
 def test_plans_answer_once_hangup_for_unknown_numbers_and_nothing_for_outgoing_calls(planned):
-    from moderator.control.routing import ANSWER, HANGUP, ROUTE, Step
-    from moderator.models import Call, Room, RoomNumber
+    from moderator.models import Call, OutboxCommand, Room, RoomNumber
     from tests.telnyx_events import event
 
     room = Room.objects.create(name="Ops", waiting_room=True)
@@ -321,24 +317,22 @@ def test_plans_answer_once_hangup_for_unknown_numbers_and_nothing_for_outgoing_c
         event("call.initiated", _incoming("b", "+15559999999")),
         event("call.initiated", _incoming("c", "+15550100", direction="outgoing")),
     )
-    assert steps == [Step(ANSWER, "v3:a"), Step(HANGUP, "v3:b")]
+    assert steps == [("answer", "v3:a"), ("hangup", "v3:b")]
     assert Call.objects.get(call_control_id="v3:a").routing_note == "Ringing: answering for Ops"
     assert "No room has the number +15559999999" in Call.objects.get(call_control_id="v3:b").routing_note
     assert Call.objects.get(call_control_id="v3:c").routing_note == ""
 
-    steps.clear()
-    planned(event("call.answered", _incoming("a", "+15550100")))
-    assert steps == [Step(ROUTE, "v3:a")]
+    OutboxCommand.objects.all().delete()
+    assert planned(event("call.answered", _incoming("a", "+15550100"))) == [("enqueue", "v3:a")]
 
 
 @pytest.mark.django_db
 def test_a_default_room_takes_calls_to_unknown_numbers(planned):
-    from moderator.control.routing import ANSWER, Step
     from moderator.models import Room
     from tests.telnyx_events import event
 
     Room.objects.create(name="Lobby", is_default=True)
-    assert planned(event("call.initiated", _incoming("a", "+15559999999"))) == [Step(ANSWER, "v3:a")]
+    assert planned(event("call.initiated", _incoming("a", "+15559999999"))) == [("answer", "v3:a")]
 
 
 def test_command_ids_are_stable_per_step_and_target():

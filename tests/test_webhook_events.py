@@ -194,9 +194,9 @@ def test_unknown_event_type_is_stored_and_acknowledged(deliver):
     assert stored.status == "ignored" and stored.event_type == "call.machine.detection.ended"
 
 
-def test_event_that_cannot_apply_is_kept_with_its_error(deliver):
+def test_event_that_cannot_apply_is_acknowledged_and_kept_with_its_error(deliver):
     (response,) = deliver(event("conference.participant.joined", {"call_control_id": "v3:x"}, at(1)))
-    assert response.json() == {"status": "failed"}
+    assert response.json() == {"status": "stored"}  # Telnyx must not deliver it again: it would fail again
     stored = WebhookEvent.objects.get()
     assert stored.status == "failed" and "conference_id" in stored.error
     assert not Participant.objects.exists()

@@ -9,7 +9,7 @@ import pytest
 from nacl.signing import SigningKey
 
 from moderator.models import Conference, WebhookEvent
-from tests.conftest import asgi_request, post_webhook
+from tests.conftest import apply_stored, asgi_request, post_webhook
 from tests.telnyx_events import at, encode, event, leg, sign
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +28,11 @@ def assert_nothing_stored():
 def test_valid_signature_is_accepted_and_applied():
     response = post_webhook(CREATED)
     assert response.status_code == 200
+    assert response.json() == {"status": "stored"}
+    assert WebhookEvent.objects.get().status == "pending"
+    apply_stored()
     assert Conference.objects.filter(telnyx_id="conf-1").exists()
+    assert WebhookEvent.objects.get().status == "applied"
 
 
 @pytest.mark.parametrize(
@@ -158,12 +162,12 @@ def test_unconfigured_public_key_refuses_rather_than_accepts(settings):
 def test_database_unavailable_answers_5xx_so_telnyx_retries(monkeypatch):
     from django.db import OperationalError
 
-    from moderator.ingest import inbox as store
+    from moderator.ingest import inbox
 
     def broken(*args, **kwargs):
         raise OperationalError("could not connect to server")
 
-    monkeypatch.setattr(store, "_insert_rows", broken)
+    monkeypatch.setattr(inbox, "_insert", broken)
     response = post_webhook(CREATED)
     assert response.status_code == 503
-    assert_nothing_stored()
+    assert response.json() == {"error": "event not stored, retry later"}

@@ -9,17 +9,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import close_old_connections, transaction
+from django.db import transaction
 from pydantic import BaseModel
 
-from moderator.control import schemas as schemas
+from moderator.control import schemas
 from moderator.live import broadcast, fragments
-from moderator.models import Conference, ModeratorAction
-from moderator.state import rules as events
+from moderator.models import Conference, ModeratorAction, OutboxCommand
+from moderator.state import rules
+from moderator.state.changes import Changes, TimelineNote
 from moderator.telnyx.client import RETRIES_WITH_COMMAND_ID, TelnyxFailure, as_dict, new_command_id, send
 
 logger = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ def _attempt(
         audit.latency_ms = (time.monotonic() - started) * 1000
         audit.save()
         with transaction.atomic():
-            broadcast.publish_on_commit(_audited(conference, audit, events.Changes()))
+            broadcast.publish_on_commit(_audited(conference, audit, Changes()))
         raise
     audit.outcome = ModeratorAction.Outcome.OK
     audit.http_status = 200
@@ -135,12 +135,14 @@ def _attempt(
 
 
 def _audited(
-    conference: Conference | None, audit: ModeratorAction, changes: events.Changes
-) -> events.Changes:
+    conference: Conference | None, audit: ModeratorAction, changes: Changes
+) -> Changes:
     """Every attempt, good or failed, shows on its conference's timeline in every open tab."""
     if conference is not None:
-        changes.conference(conference)
-        changes.timeline.append((conference.telnyx_id, fragments.action_entry(audit)))
+        changes.conference(conference.telnyx_id)
+        changes.timeline.append(
+            TimelineNote(conference.telnyx_id, audit.created_at, entry=fragments.action_entry(audit))
+        )
     return changes
 
 
@@ -165,7 +167,7 @@ def run_conference_action(
         command_id=command_id,
     )
     with transaction.atomic():
-        changes = events.apply_accepted_command(conference, name, params)
+        changes = rules.apply_accepted_command(conference, name, params)
         broadcast.publish_on_commit(_audited(conference, audit, changes))
     return as_dict(response)
 
@@ -190,8 +192,13 @@ def run_call_action(
     return as_dict(response)
 
 
-def create_conference(user, body: dict[str, Any], *, room=None, command_id: str | None = None) -> Conference:
-    """Create a conference from a call; the Conference row exists (with its name) before any webhook."""
+def create_conference(
+    user, body: dict[str, Any], *, room=None, command_id: str | None = None, creator: str = ""
+) -> Conference:
+    """Create a conference from a call; the Conference row exists (with its name) before any webhook.
+
+    Started for a dial-in `room` that records automatically, the recording's start is decided in the
+    same transaction: an outbox row (`creator` is the call it is reported on if it fails)."""
     params = schemas.CreateConference.model_validate(body).model_dump(exclude_none=True)
     action = Action(schemas.CreateConference, "create", True, "create a conference")
     response, audit = _attempt(
@@ -211,6 +218,12 @@ def create_conference(user, body: dict[str, Any], *, room=None, command_id: str 
         conference.region = data.get("region") or conference.region
         if room is not None:
             conference.room = room
+            if room.record_automatically:
+                OutboxCommand.objects.bulk_create(
+                    [OutboxCommand.step(OutboxCommand.Kind.RECORD, conference_id=conference.telnyx_id,
+                                        call_control_id=creator, room=room)],
+                    ignore_conflicts=True,
+                )
         if (
             conference.status == Conference.Status.INIT
             and data.get("status") == Conference.Status.IN_PROGRESS
@@ -219,8 +232,8 @@ def create_conference(user, body: dict[str, Any], *, room=None, command_id: str 
         conference.save()
         audit.conference, audit.conference_telnyx_id = conference, conference.telnyx_id
         audit.save(update_fields=["conference", "conference_telnyx_id"])
-        changes = events.Changes()
-        changes.conference(conference)
+        changes = Changes()
+        changes.conference(conference.telnyx_id)
         broadcast.publish_on_commit(changes)
     return conference
 
@@ -249,29 +262,7 @@ def sync_conference(conference_id: str, user=None) -> Conference:
     # Only a conference Telnyx knows gets a row: a mistyped id changes nothing.
     conference, _ = Conference.objects.get_or_create(telnyx_id=conference_id)
     with transaction.atomic():
-        changes = events.reconcile_from_telnyx(conference, data, legs)
+        changes = rules.reconcile_from_telnyx(conference, data, legs)
         broadcast.publish_on_commit(changes)
     conference.refresh_from_db()
     return conference
-
-
-# Names of conferences first seen through webhooks are fetched in the background: the webhook
-# must be answered within Telnyx's 2 s, and Telnyx's answer may take longer.
-_background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="telnyx-sync")
-
-
-def fetch_names_later(conference_ids: set[str]) -> None:
-    for conference_id in conference_ids:
-        _background.submit(_fetch_name, conference_id)
-
-
-def _fetch_name(conference_id: str) -> None:
-    close_old_connections()
-    try:
-        sync_conference(conference_id)
-    except TelnyxFailure as failure:
-        logger.info("could not fetch conference %s from Telnyx: %s", conference_id, failure)
-    except Exception:  # noqa: BLE001 - a background job must not die silently
-        logger.exception("syncing conference %s failed", conference_id)
-    finally:
-        close_old_connections()

@@ -2,15 +2,16 @@
 
 Driven by the call webhooks, in two halves:
 
-* `plan(event, changes)` runs inside the transaction that stores the event (see `store`). It decides
-  what to do with the call — answer it, hang it up, route it, end a conference — writes the decision
-  on the call (`Call.routing_note`) and appends a `Step` to `changes.routing`. Nothing here talks to
-  Telnyx, so the webhook is answered at once.
-* `run_later(steps)` runs the steps after that transaction commits, off the request path. Each step
-  is a Telnyx command whose `command_id` is derived from the call and the step: the same step taken
-  twice (a webhook delivered again, two workers) is one command for Telnyx, which ignores a repeated
-  command_id. Every command leaves an audit row (user "system"); a refusal or failure is written on
-  the call (`Call.routing_error`), shown on the board, and never retried blindly.
+* `plan(ws, events)` runs in the applier's transaction, on the batch's working set. It decides what to
+  do with each call — answer it, hang it up, put it in the waiting room, place it in the room's
+  conference, end a conference — writes the decision on the call (`Call.routing_note`) and writes the
+  command as an outbox row (`OutboxCommand`) in the same transaction. Nothing here talks to Telnyx.
+* `execute(command)` takes one such step, when the outbox sender (`moderator.control.outbox`) sends
+  it after the commit. Its `command_id` is derived from the call and the step: deciding the same step
+  twice (a webhook delivered again, two workers) is one outbox row, and sending it twice (a crash
+  between the send and its record) is one command for Telnyx, which ignores a repeated command_id.
+  Every command leaves an audit row (user "system"); a refusal or failure is written on the call
+  (`Call.routing_error`), shown on the board, and never retried blindly.
 
 The rules:
 
@@ -32,26 +33,26 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
+from django.db.models import Case, Value, When
 
 from moderator.control import actions
 from moderator.live import broadcast
-from moderator.models import Call, Conference, Participant, Room, RoomNumber, UserProfile
-from moderator.state.rules import Changes
+from moderator.models import Call, Conference, OutboxCommand, Participant, Room, UserProfile, derived_command_id
+from moderator.state.changes import Changes
 from moderator.telnyx.client import TelnyxFailure, send
 
 if TYPE_CHECKING:
+    from moderator.state.working_set import WorkingSet
     from moderator.telnyx.event import TelnyxEvent
 
 logger = logging.getLogger(__name__)
 
-ANSWER, HANGUP, ROUTE, END = "answer", "hangup", "route", "end"
+Kind = OutboxCommand.Kind
 INCOMING = "incoming"
 # Telnyx error codes routing understands.
 ALREADY_ANSWERED, CALL_ENDED, CONFERENCE_ENDED, NO_SUCH_CONFERENCE, NAME_TAKEN = (
@@ -61,40 +62,57 @@ ALREADY_ANSWERED, CALL_ENDED, CONFERENCE_ENDED, NO_SUCH_CONFERENCE, NAME_TAKEN =
     "90058",
     "90033",
 )
-_COMMAND_IDS = uuid.UUID("6c0f7a3e-2b1d-4e55-9a57-0d1c6e1f3b21")
+command_id = derived_command_id
+command = OutboxCommand.step
 
 
-@dataclass(frozen=True)
-class Step:
-    kind: str  # answer, hangup, route, end
-    call_control_id: str = ""
-    conference_id: str = ""
-
-
-def command_id(step: str, target: str) -> str:
-    """The same step for the same call (or conference) always has the same command_id."""
-    return str(uuid.uuid5(_COMMAND_IDS, f"{step}:{target}"))
+def enabled() -> bool:
+    return bool(settings.TELNYX_API_KEY)  # without an API key nothing could be answered
 
 
 # --- who and where --------------------------------------------------------------------------------
 
 
+class Rooms:
+    """Every room with its numbers, read once per batch (or per step)."""
+
+    def __init__(self) -> None:
+        self.all = list(Room.objects.prefetch_related("numbers"))
+        self.by_number = {number.number: room for room in self.all for number in room.numbers.all()}
+        self.default = next((room for room in self.all if room.is_default), None)
+        self._moderating_phones: set[str] | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.all)
+
+    def for_number(self, number: str) -> Room | None:
+        """The room that owns the called number, else the default room, else none."""
+        return self.by_number.get(number) or self.default
+
+    def is_moderator(self, room: Room, number: str) -> bool:
+        if not number:
+            return False
+        if number in (room.moderator_numbers or []):
+            return True
+        if self._moderating_phones is None:
+            self._moderating_phones = moderating_phones()
+        return number in self._moderating_phones
+
+
+def moderating_phones(numbers: set[str] | None = None) -> set[str]:
+    """Profile phones of active users allowed to moderate."""
+    profiles = UserProfile.objects.exclude(phone_number="").filter(user__is_active=True).select_related("user")
+    if numbers is not None:
+        profiles = profiles.filter(phone_number__in=numbers)
+    return {p.phone_number for p in profiles if p.user.has_perm("moderator.moderate_conference")}
+
+
 def room_for(number: str) -> Room | None:
-    """The room that owns the called number, else the default room, else none."""
-    if number:
-        owned = RoomNumber.objects.filter(number=number).select_related("room").first()
-        if owned is not None:
-            return owned.room
-    return Room.objects.filter(is_default=True).first()
+    return Rooms().for_number(number)
 
 
 def is_moderator(room: Room, number: str) -> bool:
-    if not number:
-        return False
-    if number in (room.moderator_numbers or []):
-        return True
-    profiles = UserProfile.objects.filter(phone_number=number, user__is_active=True).select_related("user")
-    return any(profile.user.has_perm("moderator.moderate_conference") for profile in profiles)
+    return bool(number) and (number in (room.moderator_numbers or []) or number in moderating_phones({number}))
 
 
 def live_conference(room: Room) -> Conference | None:
@@ -106,119 +124,132 @@ def live_conference(room: Room) -> Conference | None:
     )
 
 
-# --- deciding (inside the webhook's transaction) ----------------------------------------------------
+# --- deciding (in the applier's transaction) --------------------------------------------------------
 
 
-def plan(event: TelnyxEvent, changes: Changes) -> None:
-    """Decide what routing does about this (already applied) event; the steps run after commit."""
-    if not enabled():
-        return  # without an API key nothing could be answered
-    if event.event_type == "call.initiated":
-        _plan_initiated(event, changes)
-    elif event.event_type == "call.answered":
-        _plan_answered(event, changes)
-    elif event.event_type == "conference.participant.left":  # hanging up leaves with this event too
-        _plan_end_without_moderator(event, changes)
+@dataclass
+class Planned:
+    commands: int = 0  # outbox rows written
+    decided: bool = False  # routing notes changed: the board's waiting-room panel shows them
 
 
-def _locked_call(call_control_id: str) -> Call | None:
-    return Call.objects.select_for_update().filter(call_control_id=call_control_id).first()
+def plan(ws: WorkingSet, events: list[TelnyxEvent]) -> Planned:
+    """Decide what routing does about this batch's (already applied) events; write the outbox rows."""
+    relevant = [e for e in events if e.event_type in _PLANNERS]
+    if not relevant or not enabled():
+        return Planned()
+    rooms = Rooms()
+    if not rooms:
+        return Planned()  # no rooms yet: dial-in routing is off, calls are someone else's business
+    commands: list[OutboxCommand] = []
+    notes: dict[str, str] = {}
+    for event in relevant:
+        _PLANNERS[event.event_type](ws, rooms, event, commands, notes)
+    if notes:
+        Call.objects.filter(call_control_id__in=notes).update(
+            routing_note=Case(*(When(call_control_id=ccid, then=Value(note[:255])) for ccid, note in notes.items()))
+        )
+        for ccid, note in notes.items():
+            ws.calls[ccid].routing_note = note[:255]
+    if commands:
+        # Unique command ids: a step decided again (another delivery, another worker) is not a second row.
+        OutboxCommand.objects.bulk_create(commands, ignore_conflicts=True)
+    return Planned(len(commands), bool(notes))
 
 
-def _plan_initiated(event: TelnyxEvent, changes: Changes) -> None:
-    if event.payload.get("direction") != INCOMING:
+def _plan_initiated(ws, rooms: Rooms, event, commands: list[OutboxCommand], notes: dict[str, str]) -> None:
+    call = ws.calls.get(event.call_control_id)
+    if call is None or call.direction != INCOMING or call.state == Call.State.HANGUP:
         return
-    if not Room.objects.exists():
-        return  # no rooms yet: dial-in routing is off, the call is someone else's business
-    call = _locked_call(event.call_control_id)
-    if call is None or call.state == Call.State.HANGUP or call.routing_note:
-        return  # gone already, or decided by an earlier delivery (another event id, another worker)
-    room = room_for(call.to_number)
+    if call.routing_note or call.call_control_id in notes:
+        return  # decided by an earlier delivery (another event id, another worker)
+    room = rooms.for_number(call.to_number)
     if room is not None:
-        call.routing_note = f"Ringing: answering for {room.name}"
-        changes.routing.append(Step(ANSWER, call.call_control_id))
+        notes[call.call_control_id] = f"Ringing: answering for {room.name}"
+        commands.append(command(Kind.ANSWER, call_control_id=call.call_control_id, room=room))
     else:
-        call.routing_note = f"No room has the number {call.to_number or '(none)'}: hung up"
-        changes.routing.append(Step(HANGUP, call.call_control_id))
-    call.save(update_fields=["routing_note", "updated_at"])
-    changes.queues = True
+        notes[call.call_control_id] = f"No room has the number {call.to_number or '(none)'}: hung up"
+        commands.append(command(Kind.HANGUP, call_control_id=call.call_control_id))
 
 
-def _plan_answered(event: TelnyxEvent, changes: Changes) -> None:
-    call = _locked_call(event.call_control_id)
+def _plan_answered(ws, rooms: Rooms, event, commands: list[OutboxCommand], notes: dict[str, str]) -> None:
+    call = ws.calls.get(event.call_control_id)
     if call is None or call.state == Call.State.HANGUP or call.direction != INCOMING:
         return
-    room = room_for(call.to_number)
+    room = rooms.for_number(call.to_number)
     if room is None:
         return
-    call.routing_note = f"Answered: placing the caller in {room.name}"
-    call.save(update_fields=["routing_note", "updated_at"])
-    changes.routing.append(Step(ROUTE, call.call_control_id))
-    changes.queues = True
+    notes[call.call_control_id] = f"Answered: placing the caller in {room.name}"
+    waits = room.waiting_room and not rooms.is_moderator(room, call.from_number)
+    commands.append(command(Kind.ENQUEUE if waits else Kind.PLACE, call_control_id=call.call_control_id, room=room))
 
 
-def _plan_end_without_moderator(event: TelnyxEvent, changes: Changes) -> None:
+def _plan_end_without_moderator(ws, rooms: Rooms, event, commands: list[OutboxCommand], notes) -> None:
+    """conference.participant.left (hanging up leaves with it too): was that the room's last moderator?"""
+    conference = ws.conferences.get(event.conference_id)
+    if conference is None or conference.status == Conference.Status.COMPLETED or conference.room_id is None:
+        return
+    room = next((r for r in rooms.all if r.pk == conference.room_id), None)
+    if room is None or not room.end_on_last_moderator_exit:
+        return
     leaving = event.call_control_id
-    conferences = Conference.objects.filter(
-        telnyx_id=event.conference_id, room__end_on_last_moderator_exit=True
-    ).exclude(status=Conference.Status.COMPLETED)
-    for conference in conferences.select_related("room"):
-        room = conference.room
-        caller = Call.objects.filter(call_control_id=leaving).values_list("from_number", flat=True).first()
-        if not is_moderator(room, caller or ""):
-            continue
-        remaining = list(
-            Participant.objects.filter(conference=conference)
-            .exclude(status=Participant.Status.LEFT)
-            .exclude(call_control_id=leaving)
-            .values_list("call_control_id", flat=True)
-        )
-        numbers = Call.objects.filter(call_control_id__in=remaining).values_list("from_number", flat=True)
-        if remaining and not any(is_moderator(room, number) for number in numbers):
-            changes.routing.append(Step(END, conference_id=conference.telnyx_id))
+    caller = ws.calls[leaving].from_number if leaving in ws.calls else _caller_number(leaving)
+    if not rooms.is_moderator(room, caller):
+        return
+    remaining = list(
+        Participant.objects.filter(conference=conference)
+        .exclude(status=Participant.Status.LEFT)
+        .exclude(call_control_id=leaving)
+        .values_list("call_control_id", flat=True)
+    )
+    numbers = Call.objects.filter(call_control_id__in=remaining).values_list("from_number", flat=True)
+    if remaining and not any(rooms.is_moderator(room, number) for number in numbers):
+        commands.append(command(Kind.END, conference_id=conference.telnyx_id, room=room))
 
 
-# --- doing (after commit, off the request path) -----------------------------------------------------
-
-_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dial-in")
-
-
-def run_later(steps: list[Step]) -> None:
-    for step in dict.fromkeys(steps):  # the same step twice in one batch is one step
-        _pool.submit(_run_logged, step)
+def _caller_number(call_control_id: str) -> str:
+    return Call.objects.filter(call_control_id=call_control_id).values_list("from_number", flat=True).first() or ""
 
 
-def _run_logged(step: Step) -> None:
-    close_old_connections()
-    try:
-        run(step)
-    except Exception as exc:  # noqa: BLE001 - a background job must not die silently
-        logger.exception("dial-in step %s failed", step)
-        if step.call_control_id:
-            try:
-                record(step.call_control_id, error=f"Routing failed: {type(exc).__name__}: {exc}")
-            except Exception:  # noqa: BLE001
-                logger.exception("could not record the failure of %s", step)
-    finally:
-        close_old_connections()
+_PLANNERS = {
+    "call.initiated": _plan_initiated,
+    "call.answered": _plan_answered,
+    "conference.participant.left": _plan_end_without_moderator,
+}
 
 
-def run(step: Step) -> None:
-    """Take one step now."""
-    if step.kind == ANSWER:
-        _answer(step.call_control_id)
-    elif step.kind == HANGUP:
-        _hangup(step.call_control_id)
-    elif step.kind == ROUTE:
-        _route(step.call_control_id)
-    elif step.kind == END:
-        _end(step.conference_id)
+# --- doing (the outbox sender, after the decision committed) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a step went, for its outbox row."""
+
+    status: str
+    error: str = ""
+
+
+SENT = Outcome(OutboxCommand.Status.SENT)
+
+
+def _skipped(reason: str) -> Outcome:
+    return Outcome(OutboxCommand.Status.SKIPPED, reason)
+
+
+def _refused(failure: TelnyxFailure, error: str) -> Outcome:
+    refused = (failure.telnyx_status or 500) < 500 and failure.code not in ("timeout", "unreachable")
+    return Outcome(OutboxCommand.Status.REFUSED if refused else OutboxCommand.Status.FAILED, error)
+
+
+def execute(command: OutboxCommand) -> Outcome:
+    """Take one step now (sync: the SDK and the database). Never raises for what Telnyx answers."""
+    return _EXECUTORS[command.kind](command)
 
 
 def record(call_control_id: str, *, note: str | None = None, error: str | None = None) -> None:
     """Write what routing did (or what went wrong) on the call; the board shows it at once."""
     with transaction.atomic():
-        call = _locked_call(call_control_id)
+        call = Call.objects.select_for_update().filter(call_control_id=call_control_id).first()
         if call is None:
             return
         shown = call.routing_error
@@ -244,66 +275,88 @@ def _failure(what: str, failure: TelnyxFailure) -> str:
     return f"Could not {what}: {failure.title} — {failure.detail} ({failure.code})"
 
 
-def _answer(call_control_id: str) -> None:
+def _answer(command: OutboxCommand) -> Outcome:
+    call_control_id = command.call_control_id
+    if _gone(call_control_id):
+        return _skipped("the caller hung up before the answer")
     try:
-        actions.run_call_action(None, call_control_id, "answer", {}, command_id=command_id(ANSWER, call_control_id))
+        actions.run_call_action(None, call_control_id, "answer", {}, command_id=command.command_id)
     except TelnyxFailure as failure:
         if failure.code == ALREADY_ANSWERED:
-            return  # answered by an earlier attempt: call.answered routes it
-        record(call_control_id, note="Not answered", error=_failure("answer the call", failure))
+            return SENT  # answered by an earlier attempt: call.answered routes it
+        error = _failure("answer the call", failure)
+        record(call_control_id, note="Not answered", error=error)
+        return _refused(failure, error)
+    return SENT
 
 
-def _hangup(call_control_id: str) -> None:
+def _hangup(command: OutboxCommand) -> Outcome:
     try:
-        actions.run_call_action(None, call_control_id, "hangup", {}, command_id=command_id(HANGUP, call_control_id))
+        actions.run_call_action(None, command.call_control_id, "hangup", {}, command_id=command.command_id)
     except TelnyxFailure as failure:
-        if failure.code != CALL_ENDED:
-            record(call_control_id, error=_failure("hang up the call", failure))
+        if failure.code == CALL_ENDED:
+            return _skipped("the caller had hung up")
+        error = _failure("hang up the call", failure)
+        record(command.call_control_id, error=error)
+        return _refused(failure, error)
+    return SENT
 
 
-def _route(call_control_id: str) -> None:
-    call = Call.objects.filter(call_control_id=call_control_id).first()
+def _caller(command: OutboxCommand) -> tuple[Call | None, Room | None]:
+    call = Call.objects.filter(call_control_id=command.call_control_id).first()
     if call is None or call.state == Call.State.HANGUP:
-        return
-    room = room_for(call.to_number)
-    if room is None:
-        return
+        return None, None
+    return call, command.room
+
+
+def _enqueue(command: OutboxCommand) -> Outcome:
+    call, room = _caller(command)
+    if call is None or room is None:
+        return _skipped("the caller hung up, or the room is gone")
+    try:
+        actions.run_call_action(
+            None, call.call_control_id, "enqueue", {"queue_name": room.queue_name}, command_id=command.command_id
+        )
+    except TelnyxFailure as failure:
+        return _placing_failed(call, room, failure)
+    record(call.call_control_id, note=f"Waiting in the waiting room of {room.name}", error="")
+    return SENT
+
+
+def _place(command: OutboxCommand) -> Outcome:
+    call, room = _caller(command)
+    if call is None or room is None:
+        return _skipped("the caller hung up, or the room is gone")
+    call_control_id = call.call_control_id
     moderator = is_moderator(room, call.from_number)
     who = "Moderator" if moderator else "Caller"
     try:
-        if not moderator and room.waiting_room:
-            actions.run_call_action(
-                None,
-                call_control_id,
-                "enqueue",
-                {"queue_name": room.queue_name},
-                command_id=command_id("enqueue", call_control_id),
-            )
-            record(call_control_id, note=f"Waiting in the waiting room of {room.name}", error="")
-            return
         conference, created = _conference_for(room, call_control_id, moderator)
-        if created:
-            record(call_control_id, note=f"{who}: started the conference of {room.name}", error="")
-            _record_automatically(room, conference, call_control_id)
-            return
-        try:
-            _join(room, conference, call_control_id, moderator)
-        except TelnyxFailure as failure:
-            if failure.code not in (CONFERENCE_ENDED, NO_SUCH_CONFERENCE):
-                raise
-            # The conference ended before its webhook arrived: read Telnyx's view, then start over once.
-            actions.sync_conference(conference.telnyx_id)
-            conference, created = _conference_for(room, call_control_id, moderator)
-            if not created:
+        if not created:
+            try:
                 _join(room, conference, call_control_id, moderator)
-            else:
-                _record_automatically(room, conference, call_control_id)
-        record(call_control_id, note=f"{who}: in the conference of {room.name}", error="")
+            except TelnyxFailure as failure:
+                if failure.code not in (CONFERENCE_ENDED, NO_SUCH_CONFERENCE):
+                    raise
+                # The conference ended before its webhook arrived: read Telnyx's view, then start over once.
+                actions.sync_conference(conference.telnyx_id)
+                conference, created = _conference_for(room, call_control_id, moderator)
+                if not created:
+                    _join(room, conference, call_control_id, moderator)
     except TelnyxFailure as failure:
-        if _gone(call_control_id):
-            record(call_control_id, error="The caller hung up before joining.")
-        else:
-            record(call_control_id, error=_failure(f"place the caller in {room.name}", failure))
+        return _placing_failed(call, room, failure)
+    verb = "started the conference" if created else "in the conference"
+    record(call_control_id, note=f"{who}: {verb} of {room.name}", error="")
+    return SENT
+
+
+def _placing_failed(call: Call, room: Room, failure: TelnyxFailure) -> Outcome:
+    if _gone(call.call_control_id):
+        error = "The caller hung up before joining."
+    else:
+        error = _failure(f"place the caller in {room.name}", failure)
+    record(call.call_control_id, error=error)
+    return _refused(failure, error)
 
 
 def _create_params(room: Room, call_control_id: str, moderator: bool) -> dict[str, Any]:
@@ -343,6 +396,7 @@ def _conference_for(room: Room, call_control_id: str, moderator: bool) -> tuple[
                 _create_params(room, call_control_id, moderator),
                 room=room,
                 command_id=command_id("create", call_control_id),
+                creator=call_control_id,
             )
             return conference, True
         except TelnyxFailure as refused:
@@ -383,31 +437,56 @@ def _join(room: Room, conference: Conference, call_control_id: str, moderator: b
     )
 
 
-def _record_automatically(room: Room, conference: Conference, call_control_id: str) -> None:
-    if not room.record_automatically:
-        return
+def _record(command: OutboxCommand) -> Outcome:
+    conference = Conference.objects.filter(telnyx_id=command.conference_telnyx_id).first()
+    if conference is None or conference.status == Conference.Status.COMPLETED:
+        return _skipped("the conference has ended")
     try:
         actions.run_conference_action(
             None,
             conference.telnyx_id,
             "record_start",
             {"format": "mp3", "channels": "single"},
-            command_id=command_id("record", conference.telnyx_id),
+            command_id=command.command_id,
         )
     except TelnyxFailure as failure:
-        record(call_control_id, error=_failure("start the recording", failure))
+        error = _failure("start the recording", failure)
+        if command.call_control_id:
+            record(command.call_control_id, error=error)
+        return _refused(failure, error)
+    return SENT
 
 
-def _end(conference_id: str) -> None:
+def _end(command: OutboxCommand) -> Outcome:
+    conference_id = command.conference_telnyx_id
     conference = Conference.objects.filter(telnyx_id=conference_id).first()
     if conference is None or conference.status == Conference.Status.COMPLETED:
-        return
+        return _skipped("the conference has ended already")
     try:
-        actions.run_conference_action(None, conference_id, "end", {}, command_id=command_id(END, conference_id))
+        actions.run_conference_action(None, conference_id, "end", {}, command_id=command.command_id)
     except TelnyxFailure as failure:
-        if failure.code not in (CONFERENCE_ENDED, NO_SUCH_CONFERENCE):
-            logger.warning("could not end conference %s after its last moderator left: %s", conference_id, failure)
+        if failure.code in (CONFERENCE_ENDED, NO_SUCH_CONFERENCE):
+            return _skipped("the conference had ended")
+        logger.warning("could not end conference %s after its last moderator left: %s", conference_id, failure)
+        return _refused(failure, str(failure))
+    return SENT
 
 
-def enabled() -> bool:
-    return bool(settings.TELNYX_API_KEY)
+def _look_up(command: OutboxCommand) -> Outcome:
+    try:
+        actions.sync_conference(command.conference_telnyx_id)
+    except TelnyxFailure as failure:
+        logger.info("could not read conference %s from Telnyx: %s", command.conference_telnyx_id, failure)
+        return _refused(failure, str(failure))
+    return SENT
+
+
+_EXECUTORS = {
+    Kind.ANSWER: _answer,
+    Kind.HANGUP: _hangup,
+    Kind.ENQUEUE: _enqueue,
+    Kind.PLACE: _place,
+    Kind.RECORD: _record,
+    Kind.END: _end,
+    Kind.LOOK_UP: _look_up,
+}

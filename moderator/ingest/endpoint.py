@@ -1,8 +1,9 @@
-"""`POST /webhooks/telnyx`: verify the signature, parse the event, hand it to the store.
+"""`POST /webhooks/telnyx`: verify the signature, parse the event, store it in the inbox, answer.
 
-This is a bare ASGI app in front of Django: the endpoint is the hot path and needs none of
-Django's middleware (no session, CSRF or auth), only the ed25519 signature. Everything else
-is passed to Django.
+This is a bare ASGI app in front of Django: the endpoint is the hot path and needs none of Django's
+middleware (no session, CSRF or auth), only the ed25519 signature. Nothing but storing runs before the
+answer: the applier applies what the inbox stored, off the request path. Everything else is passed to
+Django.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from typing import Any
 
 from django.conf import settings
 
-from moderator.ingest.inbox import EventBatcher, StoreUnavailable
+from moderator import crashpoints
+from moderator.ingest import background
+from moderator.ingest.inbox import REFUSED, Inbox, StoreUnavailable
 from moderator.telnyx.event import WebhookRejected, parse_event, verify_signature
 
 logger = logging.getLogger(__name__)
@@ -51,7 +54,7 @@ class TelnyxWebhookApp:
     """The ASGI app behind ``POST /webhooks/telnyx``."""
 
     def __init__(self) -> None:
-        self.batcher = EventBatcher()
+        self.inbox = Inbox(on_stored=background.wake_applier)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["method"] != "POST":
@@ -75,12 +78,16 @@ class TelnyxWebhookApp:
                 logger.error("webhook refused: %s", rejected.reason)
             await _respond(send, rejected.status, {"error": rejected.reason})
             return
+        crashpoints.reached("inbox-received")
         try:
-            outcome = await self.batcher.submit(event)
+            outcome = await self.inbox.submit(event)
         except StoreUnavailable as exc:
             # Never acknowledge an event we did not store: a 5xx makes Telnyx deliver it again.
             logger.error("webhook %s not stored: %s", event.id, exc)
             await _respond(send, 503, {"error": "event not stored, retry later"})
+            return
+        if outcome == REFUSED:
+            await _respond(send, 422, {"error": "the event holds a value that cannot be stored"})
             return
         await _respond(send, 200, {"status": outcome})
 
@@ -88,12 +95,34 @@ class TelnyxWebhookApp:
 class WebhookRouter:
     """Sends the webhook path to TelnyxWebhookApp and everything else to Django."""
 
-    def __init__(self, django_app) -> None:
+    def __init__(self, django_app, webhook_app: TelnyxWebhookApp) -> None:
         self.django_app = django_app
-        self.webhook_app = TelnyxWebhookApp()
+        self.webhook_app = webhook_app
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http" and scope["path"].rstrip("/") == WEBHOOK_PATH:
             await self.webhook_app(scope, receive, send)
         else:
             await self.django_app(scope, receive, send)
+
+
+class WithBackgroundTasks:
+    """Starts the worker's background tasks (applier, outbox sender) with the server, through the ASGI
+    lifespan protocol where the server speaks it, and otherwise with the first connection."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    background.start()
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    background.stop()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        background.start()
+        await self.app(scope, receive, send)

@@ -1,263 +1,159 @@
-"""Store each verified event and apply it, in one transaction, then broadcast after commit.
+"""The inbox: every verified webhook is stored, and acknowledged once that commit is durable. Nothing else.
 
-Concurrent webhook requests in one process are grouped into a single transaction (group commit):
-one SQLite/PostgreSQL commit per batch instead of one per request is what makes ingest fast. The
-guarantees stay per event: an event is answered 2xx only after the transaction that stored it has
-committed; a duplicate (same ``data.id``, from any worker) changes nothing; an event that fails to
-apply is kept with its error, in its own savepoint, without touching the others.
+Concurrent webhook requests in one process are grouped into one INSERT and one commit (group commit):
+one commit per batch instead of one per request is what makes acknowledging fast. The guarantees stay
+per event: an event is answered 2xx only after the transaction that stored it has committed (with
+SQLite's ``synchronous=FULL`` on this connection: durable through a power cut, not only a crash), a
+duplicate (same ``data.id``, from any worker) is acknowledged and stored once, and the applier
+(`moderator.ingest.applier`) applies what was stored, off the request path.
 
-Per batch: one INSERT stores every event (duplicates skipped by the unique event id), then the new
-events are applied without a savepoint each; only if one of them raises is the batch rolled back and
-applied again with a savepoint per event (see `_store_batch`).
+Telnyx gives up on an answer after about 2 s and delivers again: when the database is locked or does not
+take writes, the inbox answers 503 within `ANSWER_WITHIN` rather than after minutes of retries.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import traceback
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 
-from asgiref.sync import sync_to_async
-from django.conf import settings
-from django.db import (
-    DatabaseError,
-    InterfaceError,
-    OperationalError,
-    close_old_connections,
-    connection,
-    transaction,
-)
+from django.db import DatabaseError, DataError, close_old_connections, connection, transaction
 from django.utils import timezone
 
-from moderator.control import actions, routing
-from moderator.live import broadcast
-from moderator.models import Conference, Participant, WebhookEvent
-from moderator.state.rules import Changes, apply_event, event_time, is_known
-
-if TYPE_CHECKING:
-    from moderator.telnyx.event import TelnyxEvent
+from moderator import crashpoints
+from moderator.models import WebhookEvent
+from moderator.state.rules import is_known
+from moderator.telnyx.event import TelnyxEvent, is_text
 
 logger = logging.getLogger(__name__)
 
-APPLIED, DUPLICATE, STORED, FAILED = "applied", "duplicate", "stored", "failed"
-MAX_BATCH = 64
-TRANSIENT_RETRIES = 3
+STORED, DUPLICATE, REFUSED = "stored", "duplicate", "refused"
+MAX_BATCH = 256
+ANSWER_WITHIN = 1.5  # seconds: the store's own waits (locks) are bounded by this, the answer shortly after
+
+_COLUMNS = (
+    "event_id", "event_type", "occurred_at", "received_at", "conference_telnyx_id", "call_control_id",
+    "attempt", "raw", "status", "error", "applied_by",
+)  # fmt: skip
 
 
 class StoreUnavailable(Exception):
     """The database could not store the event; the sender must retry."""
 
 
-_COLUMNS = (
-    "event_id", "event_type", "occurred_at", "received_at", "conference_telnyx_id", "call_control_id",
-    "attempt", "raw", "status", "error",
-)
+def _column(value: str, length: int) -> str:
+    """A payload id for an index column; kept out when it cannot be stored (the raw body has it, and the
+    applier fails that event on its own)."""
+    return value[:length] if is_text(value) else ""
 
 
-def _insert_rows(events: list[TelnyxEvent]) -> dict[int, WebhookEvent]:
-    """Store the batch's events with one INSERT; return the rows it created, by index in `events`.
+def _row(event: TelnyxEvent, now) -> WebhookEvent:
+    return WebhookEvent(
+        event_id=event.id,
+        event_type=event.event_type,
+        occurred_at=event.occurred_at,
+        received_at=now,
+        conference_telnyx_id=_column(event.conference_id, 128),
+        call_control_id=_column(event.call_control_id, 255),
+        attempt=event.attempt,
+        raw=event.raw,
+        status=WebhookEvent.Status.PENDING if is_known(event.event_type) else WebhookEvent.Status.IGNORED,
+    )
 
-    ``ON CONFLICT DO NOTHING RETURNING`` (SQLite ≥ 3.35, PostgreSQL) returns exactly the rows this
-    statement inserted: an id already stored, by an earlier delivery, by another worker (PostgreSQL
-    waits for its transaction) or earlier in the same batch, is a duplicate and is not returned.
+
+def _insert(rows: list[WebhookEvent]) -> set[str]:
+    """One INSERT for the batch; the event ids it stored (not those stored before, or twice in the batch).
+
+    ``ON CONFLICT DO NOTHING RETURNING`` (SQLite ≥ 3.35, PostgreSQL) returns exactly the rows this statement
+    inserted: an id already stored, by an earlier delivery, by another worker (PostgreSQL waits for its
+    transaction) or earlier in the same batch, is a duplicate and is not returned.
     """
     fields = [WebhookEvent._meta.get_field(name) for name in _COLUMNS]
-    now = timezone.now()
-    rows: list[WebhookEvent] = []
     params: list = []
-    for event in events:
-        row = WebhookEvent(
-            event_id=event.id,
-            event_type=event.event_type,
-            occurred_at=event.occurred_at,
-            received_at=now,
-            conference_telnyx_id=event.conference_id[:128],
-            call_control_id=event.call_control_id[:255],
-            attempt=event.attempt,
-            raw=event.raw,
-            status=WebhookEvent.Status.APPLIED if is_known(event.event_type) else WebhookEvent.Status.IGNORED,
-        )
-        rows.append(row)
+    for row in rows:
         params.extend(field.get_db_prep_save(getattr(row, field.attname), connection) for field in fields)
     quote = connection.ops.quote_name
     one = "(" + ", ".join(["%s"] * len(fields)) + ")"
     sql = (
         f"INSERT INTO {quote(WebhookEvent._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-        f"VALUES {', '.join([one] * len(events))} ON CONFLICT ({quote('event_id')}) DO NOTHING "
-        f"RETURNING {quote('id')}, {quote('event_id')}"
+        f"VALUES {', '.join([one] * len(rows))} ON CONFLICT ({quote('event_id')}) DO NOTHING "
+        f"RETURNING {quote('event_id')}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        created = dict((event_id, pk) for pk, event_id in cursor.fetchall())
-    out: dict[int, WebhookEvent] = {}
-    for index, row in enumerate(rows):
-        pk = created.pop(row.event_id, None)  # pop: the same id twice in a batch is stored once
-        if pk is not None:
-            row.pk = row.id = pk
-            row._state.adding = False
-            out[index] = row
-    return out
+        return {event_id for (event_id,) in cursor.fetchall()}
 
 
-def _apply(event: TelnyxEvent, applied: Changes) -> None:
-    apply_event(event, applied)
-    routing.plan(event, applied)  # decided with the event; taken after commit
+def _bound_waits() -> None:
+    """Wait for locks at most ANSWER_WITHIN on this connection; make its commits durable (SQLite)."""
+    milliseconds = int(ANSWER_WITHIN * 1000)
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(f"PRAGMA busy_timeout = {milliseconds}")
+            if not connection.in_atomic_block:  # (tests run inside one; the pragma is refused there)
+                cursor.execute("PRAGMA synchronous = FULL")
+        elif connection.vendor == "postgresql":
+            cursor.execute(f"SET lock_timeout = {milliseconds}")
+            cursor.execute(f"SET statement_timeout = {milliseconds}")
 
 
-def _apply_stored(row: WebhookEvent, event: TelnyxEvent, changes: Changes) -> str:
-    applied = Changes()
-    try:
-        with transaction.atomic():
-            _apply(event, applied)
-    except (OperationalError, InterfaceError):
-        raise  # the database, not the event: let the batch retry or fail as a whole
-    except Exception as exc:  # noqa: BLE001 - any bug in applying one event must not lose it
-        logger.exception("webhook %s (%s) failed to apply", event.id, event.event_type)
-        row.status = WebhookEvent.Status.FAILED
-        row.error = "".join(traceback.format_exception_only(exc)).strip()[:4000]
-        row.save(update_fields=["status", "error"])
-        return FAILED
-    if row.status != WebhookEvent.Status.APPLIED or row.error:
-        row.status, row.error = WebhookEvent.Status.APPLIED, ""
-        row.save(update_fields=["status", "error"])
-    _note_applied(event, applied, changes)
-    return APPLIED
-
-
-def _note_applied(event: TelnyxEvent, applied: Changes, changes: Changes) -> None:
-    """Merge what an applied event changed, with its entry for the live timeline."""
-    if event.conference_id:
-        applied.timeline.append(
-            (
-                event.conference_id,
-                {
-                    "at": event_time(event),
-                    "event_type": event.event_type,
-                    "call_control_id": event.call_control_id,
-                    "detail": str(
-                        event.payload.get("reason")
-                        or event.payload.get("media_url")
-                        or event.payload.get("media_name")
-                        or ""
-                    ),
-                },
-            )
-        )
-    changes.merge(applied)
-
-
-class _ApplyFailed(Exception):
-    """An event failed to apply in a batch applied without savepoints: apply the batch again, isolated."""
-
-
-def _lock_conferences(events: list[TelnyxEvent]) -> None:
-    """Lock every existing conference the batch will change, in one order, before applying any event.
-
-    Without this, two workers deadlock (PostgreSQL stalls both for a second, then fails one): a
-    call.hangup locks the conferences its leg is in while its worker still holds other rows, in an
-    order sorting by conference id cannot see. SQLite serialises whole transactions instead.
-    """
-    if not connection.features.has_select_for_update:
-        return
-    telnyx_ids = {event.conference_id for event in events if event.conference_id}
-    hangups = [event.call_control_id for event in events if event.event_type == "call.hangup"]
-    if hangups:
-        telnyx_ids.update(
-            Participant.objects.filter(call_control_id__in=hangups).values_list("conference__telnyx_id", flat=True)
-        )
-    if telnyx_ids:
-        locked = Conference.objects.select_for_update().filter(telnyx_id__in=telnyx_ids).order_by("telnyx_id")
-        list(locked.values_list("pk", flat=True))
-
-
-def _store_batch(events: list[TelnyxEvent], order: list[int], isolated: bool) -> list[str]:
-    """One transaction: insert the batch, apply each new event, broadcast on commit.
-
-    Not `isolated`, events are applied without a savepoint each (two queries fewer per event); if one
-    raises, the whole transaction rolls back and the batch is applied again `isolated`: each event in
-    its own savepoint, a failing one kept with its error without touching the others.
-    """
-    changes = Changes()
-    outcomes: list[str] = [DUPLICATE] * len(events)
-    with transaction.atomic():
-        rows = _insert_rows(events)
-        _lock_conferences([events[index] for index in rows])
-        for index in order:
-            row = rows.get(index)
-            if row is None:
-                continue
-            if row.status == WebhookEvent.Status.IGNORED:
-                outcomes[index] = STORED
-            elif isolated:
-                outcomes[index] = _apply_stored(row, events[index], changes)
-            else:
-                applied = Changes()
-                try:
-                    _apply(events[index], applied)
-                except (OperationalError, InterfaceError):
-                    raise
-                except Exception as exc:  # noqa: BLE001 - rolled back and applied again, isolated
-                    raise _ApplyFailed from exc
-                _note_applied(events[index], applied, changes)
-                outcomes[index] = APPLIED
-        broadcast.publish_on_commit(changes)
-        if changes.unnamed and settings.TELNYX_API_KEY:
-            transaction.on_commit(lambda names=changes.unnamed: actions.fetch_names_later(names))
-        if changes.routing:
-            transaction.on_commit(lambda steps=changes.routing: routing.run_later(steps))
+def _outcomes(rows: list[WebhookEvent], created: set[str]) -> list[str]:
+    outcomes = []
+    for row in rows:
+        if row.event_id in created:
+            created.discard(row.event_id)  # the same id twice in a batch is stored once
+            outcomes.append(STORED)
+        else:
+            outcomes.append(DUPLICATE)
     return outcomes
 
 
 def store_events(events: list[TelnyxEvent]) -> list[str]:
-    """Store and apply a batch in one transaction; return each event's outcome, in order."""
-    # Apply in lock order (conference, then leg): workers take row locks in the same order, which
-    # avoids deadlocks. The rules in `events` are order-independent, so this changes no outcome.
-    order = sorted(range(len(events)), key=lambda i: (events[i].conference_id, events[i].call_control_id))
-    for attempt in range(TRANSIENT_RETRIES):
-        close_old_connections()  # a connection broken by a database restart is replaced, not reused
+    """Store a batch in one transaction; return each event's outcome, in order. Sync: call from a thread."""
+    if not events:
+        return []
+    now = timezone.now()
+    rows = [_row(event, now) for event in events]
+    try:
+        _bound_waits()
         try:
+            with transaction.atomic():
+                return _outcomes(rows, _insert(rows))
+        except DataError:
+            pass  # a value the database cannot hold: one such event must not refuse its neighbours
+        outcomes = []
+        for row in rows:
             try:
-                return _store_batch(events, order, isolated=False)
-            except _ApplyFailed:
-                return _store_batch(events, order, isolated=True)
-        except (OperationalError, InterfaceError) as exc:
-            # Deadlock, serialization failure or "database is locked": retry the whole batch.
-            last_error = exc
-            logger.warning("storing %d events failed (attempt %d): %s", len(events), attempt + 1, exc)
-        except DatabaseError as exc:
-            raise StoreUnavailable(str(exc)) from exc
-    raise StoreUnavailable(str(last_error))
+                with transaction.atomic():
+                    outcomes.extend(_outcomes([row], _insert([row])))
+            except DataError as exc:
+                logger.warning("webhook %r cannot be stored: %s", row.event_id, exc)
+                outcomes.append(REFUSED)
+        return outcomes
+    except DatabaseError as exc:
+        raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
 
-def replay(event_row: WebhookEvent) -> str:
-    """Apply a stored event again (``replay_events``). Idempotent: the rules ignore older state."""
-    from moderator.telnyx.event import parse_event
-
-    event = parse_event(event_row.raw.encode())
-    changes = Changes()
-    with transaction.atomic():
-        if not is_known(event.event_type):
-            return STORED
-        outcome = _apply_stored(event_row, event, changes)
-        broadcast.publish_on_commit(changes)
-        if changes.routing:
-            transaction.on_commit(lambda: routing.run_later(changes.routing))
-    return outcome
-
-
-class EventBatcher:
+class Inbox:
     """Group commit for the webhook endpoint, one per event loop.
 
-    The first request to find no flush running becomes the leader: it stores whatever requests
-    have queued meanwhile in one transaction, until its own event is stored. Nothing here outlives
-    the requests in flight, so no other worker needs it.
+    The first request to find no flush running becomes the leader: it stores whatever requests have
+    queued meanwhile in one transaction, until its own event is stored. Nothing here outlives the
+    requests in flight, so no other worker needs it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_stored: Callable[[], None] = lambda: None) -> None:
         self._pending: list[tuple[TelnyxEvent, asyncio.Future]] = []
         self._flushing = False
-        self._store = sync_to_async(store_events, thread_sensitive=True)
+        self._on_stored = on_stored
+        # Its own thread and database connection: the ack never waits behind a page's snapshot or a
+        # render (Channels runs those on the shared sync thread), and its lock waits are its own.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inbox")
+        self.run_store: Callable[[list[TelnyxEvent]], Awaitable[list[str]]] = self._in_own_thread
+
+    async def _in_own_thread(self, events: list[TelnyxEvent]) -> list[str]:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, _store_in_thread, events)
 
     async def submit(self, event: TelnyxEvent) -> str:
         future = asyncio.get_running_loop().create_future()
@@ -287,17 +183,24 @@ class EventBatcher:
     async def _flush_one_batch(self) -> None:
         batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
         try:
-            outcomes = await self._store([event for event, _ in batch])
-        except StoreUnavailable as exc:
+            outcomes = await asyncio.wait_for(self.run_store([event for event, _ in batch]), ANSWER_WITHIN + 0.3)
+        except (StoreUnavailable, TimeoutError) as exc:
+            unavailable = exc if isinstance(exc, StoreUnavailable) else StoreUnavailable("the database is too slow")
             for _, waiter in batch:
-                waiter.done() or waiter.set_exception(exc)
+                waiter.done() or waiter.set_exception(unavailable)
+            return
         except Exception as exc:  # noqa: BLE001 - the database driver itself failed (e.g. cannot connect)
             unavailable = StoreUnavailable(f"{type(exc).__name__}: {exc}")
             for _, waiter in batch:
                 waiter.done() or waiter.set_exception(unavailable)
-        else:
-            for (_, waiter), outcome in zip(batch, outcomes, strict=True):
-                waiter.done() or waiter.set_result(outcome)
+            return
+        crashpoints.reached("inbox-committed")
+        if STORED in outcomes:
+            self._on_stored()
+        for (_, waiter), outcome in zip(batch, outcomes, strict=True):
+            waiter.done() or waiter.set_result(outcome)
 
 
-__all__ = ["EventBatcher", "StoreUnavailable", "store_events", "replay", "event_time"]
+def _store_in_thread(events: list[TelnyxEvent]) -> list[str]:
+    close_old_connections()  # a connection broken by a database restart is replaced, not reused
+    return store_events(events)

@@ -1,10 +1,10 @@
-"""Live updates: rendered once inside the transaction that made the change, sent after it commits.
+"""Live updates: one message per changed conference per committed change, rendered once, sent after commit.
 
-Rendering inside the transaction makes each update exactly the committed state of its version (no
-later change can slip in between), and a rolled-back change is never sent: its on_commit never runs.
-Each update is serialized once per group, not once per socket; the consumers forward the text as is.
-Concurrent webhooks share one transaction (see `store`), so a burst on one conference becomes one
-update per batch rather than one per event.
+A change takes its versions in its own transaction (a rolled-back change never takes one, and is never
+sent); the message is rendered after the commit, outside the write transaction, so it shows the
+committed state of its version or something newer — never older. Each update is serialized once per
+group, not once per socket; the consumers forward the text as is. The applier applies webhooks in
+batches, so a burst on one conference becomes one update per batch rather than one per event.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from django.db import transaction
 
 from moderator.live import fragments
 from moderator.models import Conference, Participant
-from moderator.state.rules import Changes, bump_versions
+from moderator.state.changes import Changes, TimelineNote
+from moderator.state.rules import bump_versions
 from moderator.state.serializers import calls_by_control_id, iso
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,9 @@ def message(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_messages(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
-    versions = bump_versions(changes)
+    """The messages for committed `changes` (their versions taken already): one per changed conference for
+    its live view and one for the board, and the board's waiting room if it changed."""
+    versions = changes.versions
     conferences = {c.telnyx_id: c for c in Conference.objects.filter(telnyx_id__in=versions)}
     wanted: dict[str, set[str]] = defaultdict(set)
     for conference_id, call_control_id in changes.participants:
@@ -55,7 +58,7 @@ def build_messages(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
         else []
     )
     legs = [p for p in legs if p.call_control_id in wanted[p.conference.telnyx_id]]
-    timeline_legs = {entry["call_control_id"] for _, entry in changes.timeline if entry.get("call_control_id")}
+    timeline_legs = {note.call_control_id for note in changes.timeline if note.call_control_id}
     calls = calls_by_control_id({p.call_control_id for p in legs} | timeline_legs)
     callers = {ccid: call.from_number for ccid, call in calls.items() if call.from_number}
 
@@ -66,22 +69,23 @@ def build_messages(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
     for telnyx_id, conference in conferences.items():
         rows = {p.call_control_id: fragments.participant_row(p, conference, calls)
                 for p in legs if p.conference_id == conference.pk}
-        entries = sorted((e for cid, e in changes.timeline if cid == telnyx_id),
-                         key=lambda e: e["at"] if isinstance(e["at"], str) else iso(e["at"]), reverse=True)
+        notes = sorted((n for n in changes.timeline if n.conference_id == telnyx_id),
+                       key=lambda n: (n.at if isinstance(n.at, str) else iso(n.at)) or "", reverse=True)
+        version = versions[telnyx_id]
         out.append((conference_group(telnyx_id), message({
             "type": "update",
             "conference_id": telnyx_id,
-            "version": conference.version,
+            "version": version,
             "summary": fragments.summary(conference, active[conference.pk], floors),
             "rows": rows,
-            "timeline": _timeline_html(entries, callers),
-            "announce": [f"{fragments.leg_name(e['call_control_id'], callers)} {ANNOUNCED[e['event_type']]}"
-                         for e in entries if e.get("event_type") in ANNOUNCED],
+            "timeline": _timeline_html(notes, callers),
+            "announce": [f"{fragments.leg_name(n.call_control_id, callers)} {ANNOUNCED[n.event_type]}"
+                         for n in notes if n.event_type in ANNOUNCED],
         })))
         out.append((BOARD_GROUP, message({
             "type": "conference",
             "conference_id": telnyx_id,
-            "version": conference.version,
+            "version": version,
             "live": conference.is_live,
             "card": fragments.board_card(conference, active[conference.pk], floors),
         })))
@@ -100,33 +104,35 @@ def build_messages(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-def _timeline_html(entries: list[dict[str, Any]], callers: dict[str, str]) -> str:
-    """Webhook entries are described here; action entries arrive already described (with a `text`)."""
-    if not entries:
+def _timeline_html(notes: list[TimelineNote], callers: dict[str, str]) -> str:
+    """Webhook entries are described here; action entries arrive already described."""
+    if not notes:
         return ""
-    described = [e if "text" in e else fragments.timeline_entry(e["at"], e["event_type"], e["call_control_id"],
-                                                                e["detail"], callers) for e in entries]
+    described = [n.entry or fragments.timeline_entry(n.at, n.event_type, n.call_control_id, n.detail, callers)
+                 for n in notes]
     return fragments.render("moderator/_timeline.html", {"entries": described})
 
 
-def send(messages: list[tuple[str, dict[str, Any]]]) -> None:
+async def send_async(messages: list[tuple[str, dict[str, Any]]]) -> None:
     layer = get_channel_layer()
-    if layer is None or not messages:
+    if layer is None:
         return
-
-    async def send_all() -> None:
+    try:
         for group, payload in messages:
             await layer.group_send(group, payload)
-
-    try:
-        async_to_sync(send_all)()
     except Exception:  # noqa: BLE001 - the state is committed; pages resync on their next update or reconnect
         logger.exception("live update could not be sent")
 
 
+def send(messages: list[tuple[str, dict[str, Any]]]) -> None:
+    """From sync code (a request's thread): send on the server's event loop."""
+    if messages:
+        async_to_sync(send_async)(messages)
+
+
 def publish_on_commit(changes: Changes) -> None:
-    """Call inside the transaction that made `changes`."""
-    if not (changes.conferences or changes.queues):
+    """Call inside the transaction that made `changes`: versions now, the messages after the commit."""
+    if not changes:
         return
-    messages = build_messages(changes)
-    transaction.on_commit(lambda: send(messages))
+    bump_versions(changes)
+    transaction.on_commit(lambda: send(build_messages(changes)))

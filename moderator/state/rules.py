@@ -5,58 +5,33 @@ a state field only moves to an event that occurred later than the one that last 
 version), ties go to the terminal state (left beats joined, ended beats started), and the legs'
 end bounds (conference end, call hangup) are applied as a clamp after every change rather than as
 an event of their own. Applying any permutation of a conference's events, with duplicates, therefore
-ends in the state of in-order delivery.
+ends in the state of in-order delivery — and so does applying them in batches of any size.
 
-Callers hold a transaction; rows are locked with select_for_update so that several workers applying
-events of the same conference at once serialise on that conference.
+The rules run in memory, on a batch's `WorkingSet` (loaded in a constant number of queries, written
+back in bulk by the applier, `moderator.ingest.applier`). Mute, hold and role changes get no webhook:
+`apply_accepted_command` and `reconcile_from_telnyx` at the end say what Telnyx's answers mean.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import F, Q
+from django.db.models import F, Model
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
-from moderator.models import Call, Conference, FloorChange, Participant, Recording, WaitingCall
+from moderator.models import Call, Conference, Participant, Recording, WaitingCall
+from moderator.state.changes import Changes, TimelineNote
+from moderator.telnyx.event import is_text, parse_time
 
 if TYPE_CHECKING:
+    from moderator.state.working_set import WorkingSet
     from moderator.telnyx.event import TelnyxEvent
 
-
-@dataclass
-class Changes:
-    """What a batch of events touched, for the broadcast after commit."""
-
-    conferences: set[str] = field(default_factory=set)
-    participants: set[tuple[str, str]] = field(default_factory=set)
-    queues: bool = False
-    # (conference id, entry) for the live timeline: what happened, when, to which leg.
-    timeline: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    # Conferences first seen without a name (webhooks carry none): their name is fetched from Telnyx.
-    unnamed: set[str] = field(default_factory=set)
-    # Dial-in routing steps decided in this transaction, run after commit (see `moderator.routing`).
-    routing: list[Any] = field(default_factory=list)
-
-    def conference(self, conference: Conference) -> None:
-        self.conferences.add(conference.telnyx_id)
-
-    def participant(self, participant: Participant) -> None:
-        self.participants.add((participant.conference.telnyx_id, participant.call_control_id))
-        self.conferences.add(participant.conference.telnyx_id)
-
-    def merge(self, other: Changes) -> None:
-        self.conferences |= other.conferences
-        self.participants |= other.participants
-        self.queues = self.queues or other.queues
-        self.timeline.extend(other.timeline)
-        self.unnamed |= other.unnamed
-        self.routing.extend(other.routing)
+Rule = Callable[["WorkingSet", "TelnyxEvent", datetime], None]
 
 
 def _later(when: datetime, version: datetime | None) -> bool:
@@ -72,45 +47,29 @@ def _earliest(*values: datetime | None) -> datetime | None:
     return min(present) if present else None
 
 
-def _text(payload: dict[str, Any], key: str) -> str:
+@cache
+def _max_length(model: type[Model], name: str) -> int:
+    return model._meta.get_field(name).max_length
+
+
+def _text(payload: dict[str, Any], key: str, model: type[Model] | None = None, name: str = "") -> str:
+    """A payload string, cut to the column it goes into (Telnyx never sends more; a hostile body might)."""
     value = payload.get(key)
-    return str(value) if value not in (None, "") else ""
+    text = str(value) if value not in (None, "") else ""
+    return text[: _max_length(model, name or key)] if model is not None else text
 
 
 def _time(payload: dict[str, Any], key: str) -> datetime | None:
+    return parse_time(payload.get(key))
+
+
+def _int(payload: dict[str, Any], key: str) -> int | None:
     value = payload.get(key)
-    return parse_datetime(value) if isinstance(value, str) else None
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**31
+    return value if ok else None
 
 
-# --- rows -----------------------------------------------------------------------------------------
-
-
-def _locked_conference(telnyx_id: str) -> Conference:
-    # Any event for an unknown conference creates it: a floor.changed may arrive before created.
-    conference, _ = Conference.objects.select_for_update().get_or_create(telnyx_id=telnyx_id)
-    return conference
-
-
-def _hangup_time(call_control_id: str) -> datetime | None:
-    return (
-        Call.objects.filter(call_control_id=call_control_id, state=Call.State.HANGUP)
-        .values_list("ended_at", flat=True)
-        .first()
-    )
-
-
-def _participant(conference: Conference, payload: dict[str, Any]) -> Participant:
-    call_control_id = _text(payload, "call_control_id")
-    participant, created = Participant.objects.select_for_update().get_or_create(
-        conference=conference,
-        call_control_id=call_control_id,
-        defaults={"hangup_at": _hangup_time(call_control_id)},
-    )
-    participant.conference = conference
-    for key in ("call_leg_id", "call_session_id"):
-        if not getattr(participant, key) and payload.get(key):
-            setattr(participant, key, _text(payload, key))
-    return participant
+# --- bounds -----------------------------------------------------------------------------------------
 
 
 def _clamp_participant(participant: Participant, conference: Conference) -> None:
@@ -146,227 +105,191 @@ def _clamp_waiting(entry: WaitingCall) -> None:
         entry.left_at = entry.hangup_at
 
 
+def _leg(ws: WorkingSet, conference: Conference, payload: dict[str, Any]) -> Participant:
+    leg = ws.leg(conference, _text(payload, "call_control_id"))
+    for key in ("call_leg_id", "call_session_id"):
+        if not getattr(leg, key) and payload.get(key):
+            setattr(leg, key, _text(payload, key, Participant))
+    return leg
+
+
 # --- talk time ------------------------------------------------------------------------------------
 
 
-def _talk_time_changed(conference: Conference, changes: Changes) -> None:
-    """Talk time of every leg from the conference's floor changes, whatever order they arrived in.
+def settle_talk_time(ws: WorkingSet) -> None:
+    """Talk time of every leg from its conference's floor changes, whatever order they arrived in.
 
     A span runs from one floor change to the next, cut short by the holder leaving or the end of the
     conference. The span still open (the current speaker's) is not counted: it ticks live on the page.
-    Only legs that ever held the floor (or already have talk time) are read: in a conference of a
-    thousand listeners a floor change costs the same as in one of three.
+    Run once per batch, after its events, for the conferences whose floor, legs or end changed: the
+    working set holds their whole floor history and every leg that ever held the floor.
     """
-    floor = list(FloorChange.objects.filter(conference=conference).values_list("occurred_at", "call_control_id"))
-    holders = {holder for _, holder in floor}
-    legs = {
-        call_control_id: (talk_seconds, left_at if status == Participant.Status.LEFT else None)
-        for call_control_id, talk_seconds, status, left_at in Participant.objects.filter(conference=conference)
-        .filter(Q(call_control_id__in=holders) | Q(talk_seconds__gt=0))
-        .order_by()
-        .values_list("call_control_id", "talk_seconds", "status", "left_at")
-    }
-    ended = conference.ended_at if conference.status == Conference.Status.COMPLETED else None
-    totals: dict[str, float] = defaultdict(float)
-    for index, (start, holder) in enumerate(floor):
-        following = floor[index + 1][0] if index + 1 < len(floor) else None
-        left = legs[holder][1] if holder in legs else None
-        stop = _earliest(following, left, ended)
-        if stop is not None:
-            totals[holder] += max(0.0, (stop - start).total_seconds())
-    for call_control_id, (talk_seconds, _) in legs.items():
-        if abs(talk_seconds - totals[call_control_id]) > 1e-6:
-            # The conference row is locked (every handler takes it first): no other writer of this leg.
-            Participant.objects.filter(conference=conference, call_control_id=call_control_id).update(
-                talk_seconds=totals[call_control_id], updated_at=timezone.now()
-            )
-            changes.participants.add((conference.telnyx_id, call_control_id))
-            changes.conferences.add(conference.telnyx_id)
+    for telnyx_id in ws.floor:
+        conference = ws.conference(telnyx_id)
+        floor = sorted(ws.floor[telnyx_id])
+        legs = {ccid: leg for (conf, ccid), leg in ws.legs.items() if conf == telnyx_id}
+        ended = conference.ended_at if conference.status == Conference.Status.COMPLETED else None
+        totals: dict[str, float] = defaultdict(float)
+        for index, (start, holder) in enumerate(floor):
+            following = floor[index + 1][0] if index + 1 < len(floor) else None
+            leg = legs.get(holder)
+            left = leg.left_at if leg is not None and leg.status == Participant.Status.LEFT else None
+            stop = _earliest(following, left, ended)
+            if stop is not None:
+                totals[holder] += max(0.0, (stop - start).total_seconds())
+        for ccid, leg in legs.items():
+            if abs(leg.talk_seconds - totals[ccid]) > 1e-6:
+                leg.talk_seconds = totals[ccid]
 
 
-# --- handlers -------------------------------------------------------------------------------------
+# --- the rules, one per event type ----------------------------------------------------------------
 
 
-def _conference_created(event: TelnyxEvent, when: datetime, changes: Changes) -> None:
+def _conference_created(ws: WorkingSet, event: TelnyxEvent, when: datetime) -> None:
     payload = event.payload
-    conference = _locked_conference(event.conference_id)
+    conference = ws.conference(event.conference_id)
     conference.created_at = _earliest(conference.created_at, when)
     if _later(when, conference.status_at):
         conference.status_at = when
         conference.creator_call_control_id = (
-            _text(payload, "call_control_id") or conference.creator_call_control_id
+            _text(payload, "call_control_id", Conference, "creator_call_control_id")
+            or conference.creator_call_control_id
         )
         conference.creator_call_session_id = (
-            _text(payload, "call_session_id") or conference.creator_call_session_id
+            _text(payload, "call_session_id", Conference, "creator_call_session_id")
+            or conference.creator_call_session_id
         )
-        conference.connection_id = _text(payload, "connection_id") or conference.connection_id
+        conference.connection_id = _text(payload, "connection_id", Conference) or conference.connection_id
     if conference.status == Conference.Status.INIT:
         conference.status = Conference.Status.IN_PROGRESS
-    conference.save()
-    changes.conference(conference)
     if not conference.name:
-        changes.unnamed.add(conference.telnyx_id)
+        ws.unnamed.add(conference.telnyx_id)
 
 
-def _conference_ended(event: TelnyxEvent, when: datetime, changes: Changes) -> None:
-    conference = _locked_conference(event.conference_id)
-    if conference.status != Conference.Status.COMPLETED or (
-        conference.ended_at and when < conference.ended_at
-    ):
+def _conference_ended(ws: WorkingSet, event: TelnyxEvent, when: datetime) -> None:
+    conference = ws.conference(event.conference_id)
+    if conference.status != Conference.Status.COMPLETED or (conference.ended_at and when < conference.ended_at):
         conference.ended_at = when
-        conference.end_reason = _text(event.payload, "reason")
+        conference.end_reason = _text(event.payload, "reason", Conference, "end_reason")
     conference.status = Conference.Status.COMPLETED
     _clamp_conference(conference)
-    conference.save()
-    changes.conference(conference)
-    for participant in conference.participants.select_for_update():
-        participant.conference = conference
-        before = (participant.status, participant.left_at, participant.playing, participant.speaking)
-        _clamp_participant(participant, conference)
-        if before != (participant.status, participant.left_at, participant.playing, participant.speaking):
-            participant.save()
-            changes.participant(participant)
-    _talk_time_changed(conference, changes)
+    for (telnyx_id, _), leg in ws.legs.items():
+        if telnyx_id == conference.telnyx_id:
+            _clamp_participant(leg, conference)
 
 
-def _floor_changed(event: TelnyxEvent, when: datetime, changes: Changes) -> None:
-    conference = _locked_conference(event.conference_id)
-    participant = _participant(conference, event.payload)
-    _clamp_participant(participant, conference)
-    participant.save()
-    FloorChange.objects.get_or_create(
-        conference=conference, occurred_at=when, call_control_id=participant.call_control_id
-    )
-    previous = conference.floor_call_control_id
+def _floor_changed(ws: WorkingSet, event: TelnyxEvent, when: datetime) -> None:
+    conference = ws.conference(event.conference_id)
+    leg = _leg(ws, conference, event.payload)
+    _clamp_participant(leg, conference)
+    ws.floor_changed(conference, when, leg.call_control_id)
     if _later(when, conference.floor_at):
-        conference.floor_call_control_id = participant.call_control_id
+        if conference.floor_call_control_id:
+            ws.reshown.add((conference.telnyx_id, conference.floor_call_control_id))
+        ws.reshown.add((conference.telnyx_id, leg.call_control_id))
+        conference.floor_call_control_id = leg.call_control_id
         conference.floor_at = when
         if conference.status == Conference.Status.INIT:
             conference.status = Conference.Status.IN_PROGRESS
-        conference.save()
-    changes.conference(conference)
-    changes.participant(participant)
-    if previous and previous != participant.call_control_id:
-        changes.participants.add((conference.telnyx_id, previous))
-    _talk_time_changed(conference, changes)
 
 
-def _participant_joined(event: TelnyxEvent, when: datetime, changes: Changes) -> None:
-    conference = _locked_conference(event.conference_id)
+def _participant_joined(ws: WorkingSet, event: TelnyxEvent, when: datetime) -> None:
+    conference = ws.conference(event.conference_id)
     if conference.status == Conference.Status.INIT:
         conference.status = Conference.Status.IN_PROGRESS
-        conference.save()
-    participant = _participant(conference, event.payload)
-    participant.joined_at = _earliest(participant.joined_at, when)
-    if _later(when, participant.status_at):
-        participant.status = Participant.Status.JOINED
-        participant.status_at = when
-        participant.left_at = None
-    _clamp_participant(participant, conference)
-    participant.save()
-    changes.participant(participant)
+    leg = _leg(ws, conference, event.payload)
+    leg.joined_at = _earliest(leg.joined_at, when)
+    if _later(when, leg.status_at):
+        leg.status = Participant.Status.JOINED
+        leg.status_at = when
+        leg.left_at = None
+    _clamp_participant(leg, conference)
 
 
-def _participant_left(event: TelnyxEvent, when: datetime, changes: Changes) -> None:
-    conference = _locked_conference(event.conference_id)
-    participant = _participant(conference, event.payload)
-    if _not_earlier(when, participant.status_at):
-        participant.status = Participant.Status.LEFT
-        participant.status_at = when
-        participant.left_at = when
-    _clamp_participant(participant, conference)
-    participant.save()
-    changes.participant(participant)
-    _talk_time_changed(conference, changes)
+def _participant_left(ws: WorkingSet, event: TelnyxEvent, when: datetime) -> None:
+    conference = ws.conference(event.conference_id)
+    leg = _leg(ws, conference, event.payload)
+    if _not_earlier(when, leg.status_at):
+        leg.status = Participant.Status.LEFT
+        leg.status_at = when
+        leg.left_at = when
+    _clamp_participant(leg, conference)
 
 
 def _media_name(payload: dict[str, Any]) -> str:
-    return _text(payload, "media_url") or _text(payload, "media_name")
+    return (_text(payload, "media_url") or _text(payload, "media_name"))[: _max_length(Conference, "playback_media")]
 
 
-def _conference_media(kind: str, started: bool) -> Callable[[TelnyxEvent, datetime, Changes], None]:
+def _conference_media(kind: str, started: bool) -> Rule:
     """conference.playback.* and conference.speak.*: conference-wide media on or off."""
 
-    def handle(event: TelnyxEvent, when: datetime, changes: Changes) -> None:
-        conference = _locked_conference(event.conference_id)
-        version = getattr(conference, f"{kind}_at")
-        if (_later if started else _not_earlier)(when, version):
+    def rule(ws: WorkingSet, event: TelnyxEvent, when: datetime) -> None:
+        conference = ws.conference(event.conference_id)
+        if (_later if started else _not_earlier)(when, getattr(conference, f"{kind}_at")):
             setattr(conference, "playing" if kind == "playback" else "speaking", started)
             setattr(conference, f"{kind}_at", when)
             if kind == "playback":
                 conference.playback_media = _media_name(event.payload)
         _clamp_conference(conference)
-        conference.save()
-        changes.conference(conference)
 
-    return handle
+    return rule
 
 
-def _participant_media(kind: str, started: bool) -> Callable[[TelnyxEvent, datetime, Changes], None]:
+def _participant_media(kind: str, started: bool) -> Rule:
     """conference.participant.playback.* and .speak.*: media to one leg on or off."""
 
-    def handle(event: TelnyxEvent, when: datetime, changes: Changes) -> None:
-        conference = _locked_conference(event.conference_id)
-        participant = _participant(conference, event.payload)
-        version = getattr(participant, f"{kind}_at")
-        if (_later if started else _not_earlier)(when, version):
-            setattr(participant, "playing" if kind == "playback" else "speaking", started)
-            setattr(participant, f"{kind}_at", when)
+    def rule(ws: WorkingSet, event: TelnyxEvent, when: datetime) -> None:
+        conference = ws.conference(event.conference_id)
+        leg = _leg(ws, conference, event.payload)
+        if (_later if started else _not_earlier)(when, getattr(leg, f"{kind}_at")):
+            setattr(leg, "playing" if kind == "playback" else "speaking", started)
+            setattr(leg, f"{kind}_at", when)
             if kind == "playback":
-                participant.playback_media = _media_name(event.payload)
-        _clamp_participant(participant, conference)
-        participant.save()
-        changes.participant(participant)
+                leg.playback_media = _media_name(event.payload)
+        _clamp_participant(leg, conference)
 
-    return handle
+    return rule
 
 
-def _recording_saved(event: TelnyxEvent, when: datetime, changes: Changes) -> None:
+def _urls(payload: dict[str, Any], key: str) -> dict[str, Any]:
+    value = payload.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _recording_saved(ws: WorkingSet, event: TelnyxEvent, when: datetime) -> None:
     payload = event.payload
-    conference = _locked_conference(event.conference_id)
-    Recording.objects.update_or_create(
-        recording_id=_text(payload, "recording_id") or event.id,
-        defaults={
-            "conference": conference,
-            "call_control_id": _text(payload, "call_control_id"),
-            "format": _text(payload, "format"),
-            "channels": _text(payload, "channels"),
-            "started_at": _time(payload, "recording_started_at"),
-            "ended_at": _time(payload, "recording_ended_at"),
-            "download_urls": payload.get("recording_urls") or {},
-            "public_urls": payload.get("public_recording_urls") or {},
-            "saved_at": when,
-        },
+    conference = ws.conference(event.conference_id)
+    ws.recording(
+        Recording(
+            recording_id=_text(payload, "recording_id", Recording) or event.id[: _max_length(Recording, "recording_id")],
+            conference=conference,
+            call_control_id=_text(payload, "call_control_id", Recording),
+            format=_text(payload, "format", Recording),
+            channels=_text(payload, "channels", Recording),
+            started_at=_time(payload, "recording_started_at"),
+            ended_at=_time(payload, "recording_ended_at"),
+            download_urls=_urls(payload, "recording_urls"),
+            public_urls=_urls(payload, "public_recording_urls"),
+            saved_at=when,
+        )
     )
     # A saved recording has stopped, unless a later command started another one.
     ended = _time(payload, "recording_ended_at") or when
     if _not_earlier(ended, conference.recording_at):
         conference.recording_status = Conference.RecordingStatus.IDLE
         conference.recording_at = ended
-        conference.save()
-    changes.conference(conference)
 
 
-def _waiting_entry(payload: dict[str, Any]) -> WaitingCall:
-    call_control_id = _text(payload, "call_control_id")
-    entry, _ = WaitingCall.objects.select_for_update().get_or_create(
-        call_control_id=call_control_id,
-        queue_name=_text(payload, "queue"),
-        defaults={"hangup_at": _hangup_time(call_control_id)},
-    )
+def _waiting(ws: WorkingSet, payload: dict[str, Any]) -> WaitingCall:
+    entry = ws.waiting(_text(payload, "call_control_id"), _text(payload, "queue", WaitingCall, "queue_name"))
     for key in ("call_leg_id", "call_session_id"):
         if not getattr(entry, key) and payload.get(key):
-            setattr(entry, key, _text(payload, key))
+            setattr(entry, key, _text(payload, key, WaitingCall))
     return entry
 
 
-def _int(payload: dict[str, Any], key: str) -> int | None:
-    value = payload.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-
-
-def _call_enqueued(event: TelnyxEvent, when: datetime, changes: Changes) -> None:
-    entry = _waiting_entry(event.payload)
+def _call_enqueued(ws: WorkingSet, event: TelnyxEvent, when: datetime) -> None:
+    entry = _waiting(ws, event.payload)
     entry.enqueued_at = _earliest(entry.enqueued_at, when)
     newer = _later(when, entry.status_at)
     if newer:
@@ -379,103 +302,76 @@ def _call_enqueued(event: TelnyxEvent, when: datetime, changes: Changes) -> None
         # Only the enqueue event carries the queue's average wait; a dequeue must not hide it.
         entry.queue_avg_wait_secs = _int(event.payload, "queue_avg_wait_time_secs")
     _clamp_waiting(entry)
-    entry.save()
-    changes.queues = True
+    ws.queues = True
 
 
-def _call_dequeued(event: TelnyxEvent, when: datetime, changes: Changes) -> None:
-    entry = _waiting_entry(event.payload)
+def _call_dequeued(ws: WorkingSet, event: TelnyxEvent, when: datetime) -> None:
+    entry = _waiting(ws, event.payload)
     if _not_earlier(when, entry.status_at):
         entry.status = WaitingCall.Status.LEFT
         entry.status_at = when
         entry.left_at = when
-        entry.leave_reason = _text(event.payload, "reason")
+        entry.leave_reason = _text(event.payload, "reason", WaitingCall, "leave_reason")
         entry.wait_time_secs = _int(event.payload, "wait_time_secs")
         entry.position = _int(event.payload, "queue_position")
     _clamp_waiting(entry)
-    entry.save()
-    changes.queues = True
+    ws.queues = True
 
 
 _CALL_STATE_RANK = {Call.State.INITIATED: 0, Call.State.ANSWERED: 1, Call.State.HANGUP: 2}
+_CALL_FIELDS = (
+    ("call_leg_id", "call_leg_id"),
+    ("call_session_id", "call_session_id"),
+    ("connection_id", "connection_id"),
+    ("from_number", "from"),
+    ("to_number", "to"),
+    ("direction", "direction"),
+)
 
 
-def _call(event: TelnyxEvent, state: Call.State) -> Call:
+def _call(ws: WorkingSet, event: TelnyxEvent, state: Call.State) -> Call:
     payload = event.payload
-    call, _ = Call.objects.select_for_update().get_or_create(call_control_id=event.call_control_id)
-    for attribute, key in (
-        ("call_leg_id", "call_leg_id"),
-        ("call_session_id", "call_session_id"),
-        ("connection_id", "connection_id"),
-        ("from_number", "from"),
-        ("to_number", "to"),
-        ("direction", "direction"),
-    ):
+    call = ws.call(event.call_control_id)
+    for attribute, key in _CALL_FIELDS:
         if not getattr(call, attribute) and payload.get(key):
-            setattr(call, attribute, _text(payload, key)[:64])
+            setattr(call, attribute, _text(payload, key, Call, attribute))
     # Calls only move forward: ringing → answered → hung up.
     if _CALL_STATE_RANK[state] >= _CALL_STATE_RANK[Call.State(call.state)] or call.state_at is None:
         if _CALL_STATE_RANK[state] > _CALL_STATE_RANK[Call.State(call.state)] or call.state_at is None:
             call.state = state
         call.state_at = event.occurred_at or call.state_at
+    # The board's waiting-room panel shows calls that wait (or waited) in a queue, or that dial-in routing
+    # dealt with: their changes re-render it; any other call's events leave it as it is.
+    if call.routing_note or call.routing_error or ws.waiting_by_call.get(call.call_control_id):
+        ws.queues = True
     return call
 
 
-def _on_the_waiting_room_panel(call: Call) -> bool:
-    """The board's waiting-room panel shows a call that waits (or waited) in a queue, or that dial-in
-    routing has dealt with; any other call's events leave the panel as it is (no re-render for them)."""
-    return bool(call.routing_note or call.routing_error) or (
-        WaitingCall.objects.filter(call_control_id=call.call_control_id).exists()
-    )
-
-
-def _call_initiated(event: TelnyxEvent, when: datetime, changes: Changes) -> None:
-    call = _call(event, Call.State.INITIATED)
+def _call_initiated(ws: WorkingSet, event: TelnyxEvent, when: datetime) -> None:
+    call = _call(ws, event, Call.State.INITIATED)
     call.started_at = _earliest(call.started_at, _time(event.payload, "start_time") or when)
-    call.save()
-    changes.queues = changes.queues or _on_the_waiting_room_panel(call)
 
 
-def _call_answered(event: TelnyxEvent, when: datetime, changes: Changes) -> None:
-    call = _call(event, Call.State.ANSWERED)
+def _call_answered(ws: WorkingSet, event: TelnyxEvent, when: datetime) -> None:
+    call = _call(ws, event, Call.State.ANSWERED)
     call.answered_at = _earliest(call.answered_at, when)
-    call.save()
-    changes.queues = changes.queues or _on_the_waiting_room_panel(call)
 
 
-def _call_hangup(event: TelnyxEvent, when: datetime, changes: Changes) -> None:
+def _call_hangup(ws: WorkingSet, event: TelnyxEvent, when: datetime) -> None:
     """The leg is gone: it leaves every conference and every queue it was in."""
-    call = _call(event, Call.State.HANGUP)
+    call = _call(ws, event, Call.State.HANGUP)
     call.ended_at = _earliest(call.ended_at, when)
-    call.hangup_cause = call.hangup_cause or _text(event.payload, "hangup_cause")
+    call.hangup_cause = call.hangup_cause or _text(event.payload, "hangup_cause", Call)
     call.started_at = _earliest(call.started_at, _time(event.payload, "start_time"))
-    call.save()
-    conference_ids = (
-        Participant.objects.filter(call_control_id=call.call_control_id)
-        .order_by("conference_id")
-        .values_list("conference__telnyx_id", flat=True)
-    )
-    for telnyx_id in list(conference_ids):
-        conference = _locked_conference(telnyx_id)
-        participant = Participant.objects.select_for_update().get(
-            conference=conference, call_control_id=call.call_control_id
-        )
-        participant.conference = conference
-        participant.hangup_at = _earliest(participant.hangup_at, call.ended_at)
-        _clamp_participant(participant, conference)
-        participant.save()
-        changes.participant(participant)
-        _talk_time_changed(conference, changes)
-    waited = False
-    for entry in WaitingCall.objects.select_for_update().filter(call_control_id=call.call_control_id):
+    for leg in ws.legs_by_call.get(call.call_control_id, ()):
+        leg.hangup_at = _earliest(leg.hangup_at, call.ended_at)
+        _clamp_participant(leg, leg.conference)
+    for entry in ws.waiting_by_call.get(call.call_control_id, ()):
         entry.hangup_at = _earliest(entry.hangup_at, call.ended_at)
         _clamp_waiting(entry)
-        entry.save()
-        waited = True
-    changes.queues = changes.queues or waited or bool(call.routing_note or call.routing_error)
 
 
-HANDLERS: dict[str, Callable[[TelnyxEvent, datetime, Changes], None]] = {
+RULES: dict[str, Rule] = {
     "conference.created": _conference_created,
     "conference.ended": _conference_ended,
     "conference.floor.changed": _floor_changed,
@@ -497,38 +393,23 @@ HANDLERS: dict[str, Callable[[TelnyxEvent, datetime, Changes], None]] = {
     "call.hangup": _call_hangup,
 }
 
-# Events that must name a conference / a call leg to be applied at all.
-_NEEDS_CONFERENCE = {name for name in HANDLERS if name.startswith("conference.")}
-_NEEDS_CALL = {name for name in HANDLERS if name.startswith("call.")} | {
-    "conference.floor.changed",
-    "conference.participant.joined",
-    "conference.participant.left",
-    "conference.participant.playback.started",
-    "conference.participant.playback.ended",
-    "conference.participant.speak.started",
-    "conference.participant.speak.ended",
-}
+# What the working set must load for a batch (see `WorkingSet.load`).
+ENDS_CONFERENCE = {"conference.ended"}
+ENDS_CALL = {"call.hangup"}
+MOVES_TALK_TIME = {"conference.ended", "conference.floor.changed", "conference.participant.left"}
+
+# Events that must name a conference / a call leg / a queue to be applied at all.
+_NEEDS_CONFERENCE = {name for name in RULES if name.startswith("conference.")}
+_NEEDS_CALL = {name for name in RULES if name.startswith(("call.", "conference.participant.", "conference.floor."))}
+_NEEDS_QUEUE = {"call.enqueued", "call.dequeued"}
 
 
 class EventNotApplicable(ValueError):
     """The event is known but lacks what applying it needs (kept as failed, replayable)."""
 
 
-def bump_versions(changes: Changes) -> dict[str, int]:
-    """Give every changed conference its next version (the live pages' serial); return the new ones.
-
-    Runs in the transaction that made the changes, so a rolled-back change never takes a version.
-    """
-    if not changes.conferences:
-        return {}
-    Conference.objects.filter(telnyx_id__in=changes.conferences).update(version=F("version") + 1)
-    return dict(
-        Conference.objects.filter(telnyx_id__in=changes.conferences).values_list("telnyx_id", "version")
-    )
-
-
 def is_known(event_type: str) -> bool:
-    return event_type in HANDLERS
+    return event_type in RULES
 
 
 def event_time(event: TelnyxEvent) -> datetime:
@@ -538,15 +419,53 @@ def event_time(event: TelnyxEvent) -> datetime:
     return _time(event.payload, "recording_ended_at") or timezone.now()
 
 
-def apply_event(event: TelnyxEvent, changes: Changes) -> None:
-    """Apply one stored event to the models. Raises for events that cannot be applied."""
+_ID_LENGTHS = {"conference_id": 128, "call_control_id": 255, "queue": 255}
+
+
+def check(event: TelnyxEvent) -> None:
+    """Raise EventNotApplicable when the event lacks what its rule needs (before any state is touched)."""
     if event.event_type in _NEEDS_CONFERENCE and not event.conference_id:
         raise EventNotApplicable(f"{event.event_type} has no payload.conference_id")
     if event.event_type in _NEEDS_CALL and not event.call_control_id:
         raise EventNotApplicable(f"{event.event_type} has no payload.call_control_id")
-    if event.event_type in ("call.enqueued", "call.dequeued") and not event.payload.get("queue"):
+    if event.event_type in _NEEDS_QUEUE and not event.payload.get("queue"):
         raise EventNotApplicable(f"{event.event_type} has no payload.queue")
-    HANDLERS[event.event_type](event, event_time(event), changes)
+    for key, length in _ID_LENGTHS.items():
+        value = str(event.payload.get(key) or "")
+        if len(value) > length or not is_text(value):
+            raise EventNotApplicable(f"payload.{key} is longer than {length} characters, or holds a NUL or a lone surrogate")
+
+
+def apply(ws: WorkingSet, event: TelnyxEvent) -> None:
+    """Apply one checked event to the working set, and note it for its conference's live timeline."""
+    when = event_time(event)
+    RULES[event.event_type](ws, event, when)
+    if event.conference_id:
+        ws.timeline.append(
+            TimelineNote(
+                conference_id=event.conference_id,
+                at=when,
+                event_type=event.event_type,
+                call_control_id=event.call_control_id,
+                detail=str(
+                    event.payload.get("reason") or event.payload.get("media_url") or event.payload.get("media_name") or ""
+                )[:300],
+            )
+        )
+
+
+def bump_versions(changes: Changes) -> None:
+    """Give every changed conference its next version (the live pages' serial), in `changes.versions`.
+
+    Runs in the transaction that made the changes, so a rolled-back change never takes a version.
+    (The applier bumps the versions of its batch in memory, on rows it holds locked.)
+    """
+    if not changes.conferences:
+        return
+    Conference.objects.filter(telnyx_id__in=changes.conferences).update(version=F("version") + 1)
+    changes.versions.update(
+        Conference.objects.filter(telnyx_id__in=changes.conferences).values_list("telnyx_id", "version")
+    )
 
 
 # --- accepted commands and resyncs ----------------------------------------------------------------
@@ -581,7 +500,7 @@ def apply_accepted_command(conference: Conference, action: str, params: dict[str
                 setattr(participant, field_name, value)
                 participant.conference = conference
                 participant.save(update_fields=[field_name, "updated_at"])
-                changes.participant(participant)
+                changes.participant(conference.telnyx_id, participant.call_control_id)
     elif action == "update":
         participant = (
             conference.participants.select_for_update()
@@ -593,12 +512,12 @@ def apply_accepted_command(conference: Conference, action: str, params: dict[str
             participant.whisper_call_control_ids = params.get("whisper_call_control_ids") or []
             participant.conference = conference
             participant.save(update_fields=["supervisor_role", "whisper_call_control_ids", "updated_at"])
-            changes.participant(participant)
+            changes.participant(conference.telnyx_id, participant.call_control_id)
     elif action in _RECORDING_COMMANDS:
         conference.recording_status = _RECORDING_COMMANDS[action]
         conference.recording_at = timezone.now()
         conference.save(update_fields=["recording_status", "recording_at", "updated_at"])
-        changes.conference(conference)
+        changes.conference(conference.telnyx_id)
     elif action == "join":
         # The leg shows as "joining" until conference.participant.joined arrives (unless it already has).
         participant, created = Participant.objects.get_or_create(
@@ -612,7 +531,7 @@ def apply_accepted_command(conference: Conference, action: str, params: dict[str
             },
         )
         if created:
-            changes.participant(participant)
+            changes.participant(conference.telnyx_id, participant.call_control_id)
     return changes
 
 
@@ -633,7 +552,7 @@ def reconcile_from_telnyx(
     elif data.get("status") == Conference.Status.IN_PROGRESS and conference.status == Conference.Status.INIT:
         conference.status = Conference.Status.IN_PROGRESS
     conference.save()
-    changes.conference(conference)
+    changes.conference(conference.telnyx_id)
     for leg in legs:
         participant, _ = Participant.objects.select_for_update().get_or_create(
             conference=conference, call_control_id=leg["call_control_id"]
@@ -651,5 +570,5 @@ def reconcile_from_telnyx(
                 participant.left_at = None
         _clamp_participant(participant, conference)
         participant.save()
-        changes.participant(participant)
+        changes.participant(conference.telnyx_id, participant.call_control_id)
     return changes

@@ -13,7 +13,7 @@ import binascii
 import json
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -50,6 +50,18 @@ class TelnyxEvent:
         return str(self.payload.get("call_control_id") or "")
 
 
+def is_text(value: str) -> bool:
+    """Whether a database text column can hold `value` as sent: no NUL, no lone surrogate (JSON allows
+    both as escapes; PostgreSQL and the SQLite driver refuse them)."""
+    if value.isascii():
+        return "\x00" not in value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in value
+
+
 @lru_cache(maxsize=4)
 def _verify_key(public_key_b64: str) -> VerifyKey:
     try:
@@ -66,7 +78,7 @@ def verify_signature(
         raise WebhookRejected(500, "TELNYX_PUBLIC_KEY is not configured: cannot verify webhooks")
     if not signature or not timestamp:
         raise WebhookRejected(401, "missing telnyx-signature-ed25519 or telnyx-timestamp header")
-    if not timestamp.isascii() or not timestamp.isdigit():
+    if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
         raise WebhookRejected(401, "telnyx-timestamp is not a unix time in seconds")
     # Refuse stale and future timestamps alike: a captured request must not be replayable later.
     if abs((now or time.time()) - int(timestamp)) > settings.WEBHOOK_TOLERANCE_SECONDS:
@@ -83,21 +95,37 @@ def verify_signature(
         raise WebhookRejected(403, "signature does not match the body") from None
 
 
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
+def parse_time(value: Any) -> datetime | None:
+    """An ISO 8601 time from a payload; None when absent or impossible. Without an offset: UTC."""
+    if not isinstance(value, str) or len(value) > 64:
         return None
     try:
-        return parse_datetime(value.replace(" ", "T", 1) if "T" not in value else value)
+        parsed = parse_datetime(value.replace(" ", "T", 1) if "T" not in value else value)
     except ValueError:
         return None
+    if parsed is None:
+        return None
+    try:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-12:00 is past the last time Python can hold
+        return None
+
+
+MAX_ATTEMPT = 2**31 - 1
 
 
 def parse_event(body: bytes) -> TelnyxEvent:
     """Accept the ``{"data": ..., "meta": ...}`` envelope and the flat shape of floor.changed."""
     try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
+        raw = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise WebhookRejected(400, "body is not UTF-8") from None
+    try:
+        document = json.loads(raw)
+    except ValueError:
         raise WebhookRejected(400, "body is not JSON") from None
+    except RecursionError:
+        raise WebhookRejected(400, "body is nested too deeply") from None
     if not isinstance(document, dict):
         raise WebhookRejected(400, "body is not a JSON object")
     data = document.get("data") if isinstance(document.get("data"), dict) else document
@@ -107,19 +135,18 @@ def parse_event(body: bytes) -> TelnyxEvent:
         raise WebhookRejected(400, "no event: data.id and data.event_type are required")
     if len(event_id) > 128 or len(event_type) > 96:
         raise WebhookRejected(400, "event id or type is too long")
+    if not is_text(event_id) or not is_text(event_type):
+        raise WebhookRejected(400, "event id or type holds a NUL or a lone surrogate")
     payload = data.get("payload")
     if payload is None:
         payload = {}
     if not isinstance(payload, dict):
         raise WebhookRejected(400, "data.payload is not an object")
     # occurred_at sits at data level for some events and inside payload for others.
-    occurred_at = _parse_time(data.get("occurred_at")) or _parse_time(payload.get("occurred_at"))
+    occurred_at = parse_time(data.get("occurred_at")) or parse_time(payload.get("occurred_at"))
     attempt = meta.get("attempt")
+    if not isinstance(attempt, int) or isinstance(attempt, bool) or not 0 <= attempt <= MAX_ATTEMPT:
+        attempt = None  # Telnyx counts 1, 2, 3…; anything else says nothing
     return TelnyxEvent(
-        id=event_id,
-        event_type=event_type,
-        occurred_at=occurred_at,
-        payload=payload,
-        raw=body.decode("utf-8"),
-        attempt=attempt if isinstance(attempt, int) else None,
+        id=event_id, event_type=event_type, occurred_at=occurred_at, payload=payload, raw=raw, attempt=attempt
     )

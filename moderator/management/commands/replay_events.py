@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from django.core.management.base import BaseCommand
 
-from moderator.ingest import inbox as store
+from moderator.ingest import applier
 from moderator.models import WebhookEvent
 
 
@@ -21,15 +23,11 @@ class Command(BaseCommand):
             events = events.filter(status=WebhookEvent.Status.FAILED)
         if conference:
             events = events.filter(conference_telnyx_id=conference)
-        counts = {store.APPLIED: 0, store.FAILED: 0, store.STORED: 0}
-        for event in events.order_by("occurred_at", "id").iterator():
-            outcome = store.replay(event)
-            counts[outcome] = counts.get(outcome, 0) + 1
-            if outcome == store.FAILED:
-                event.refresh_from_db()
-                self.stderr.write(f"{event.event_id} ({event.event_type}) failed: {event.error}")
-        self.stdout.write(
-            f"replayed {sum(counts.values())} event(s): {counts[store.APPLIED]} applied, {counts[store.FAILED]} failed"
-        )
-        if counts[store.FAILED]:
+        statuses = applier.replay(list(events.values_list("id", flat=True)))
+        counts = Counter(statuses.values())
+        for row in WebhookEvent.objects.filter(id__in=statuses, status=WebhookEvent.Status.FAILED):
+            self.stderr.write(f"{row.event_id} ({row.event_type}) failed: {row.error}")
+        applied, failures = counts[WebhookEvent.Status.APPLIED], counts[WebhookEvent.Status.FAILED]
+        self.stdout.write(f"replayed {len(statuses)} event(s): {applied} applied, {failures} failed")
+        if failures:
             raise SystemExit(1)

@@ -1,0 +1,225 @@
+"""The applier: stored events are applied in batches, off the request path, then broadcast.
+
+The inbox stores each webhook and answers; from there the applier takes the oldest pending events (up to
+`BATCH_SIZE`), loads every row they touch at once (`WorkingSet`), runs the rules in memory, writes back
+in bulk, plans the Telnyx commands routing decides (outbox rows), marks the events applied — all in one
+transaction — and after the commit sends one update per touched conference to the live pages.
+
+Several workers share the work on PostgreSQL: each claims pending events with ``FOR UPDATE SKIP LOCKED``
+and the working set locks the batch's calls and conferences in one order, so one conference's events are
+never applied in two places at once. A restart resumes from the pending rows: an event's status changes
+to applied in the transaction that applies it, so it is applied exactly once whatever crashes when.
+
+One event never fails its batch: one that cannot be parsed or lacks what its rule needs is marked failed
+before the others are applied; one whose rule raises is marked failed and the rest are applied again
+without it; if writing the batch fails, the batch is split in halves until the culprit is alone. Failed
+events keep their error and can be replayed (`manage.py replay_events --failed`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import InterfaceError, OperationalError, close_old_connections, transaction
+from django.utils import timezone
+
+from moderator import crashpoints
+from moderator.control import outbox, routing
+from moderator.live import broadcast
+from moderator.models import WebhookEvent
+from moderator.state import rules
+from moderator.state.changes import Changes
+from moderator.state.working_set import WorkingSet
+from moderator.telnyx.event import TelnyxEvent, WebhookRejected, parse_event
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 100
+POLL_SECONDS = 1.0  # also look without being woken: events another worker stored, or left by a crash
+WORKER = f"{socket.gethostname()}:{os.getpid()}"[:64]
+
+
+@dataclass
+class Applied:
+    """What one batch did."""
+
+    taken: int = 0  # pending events taken (applied or failed)
+    applied: int = 0
+    failed: int = 0
+    commands: int = 0  # outbox rows planned
+    changes: Changes = field(default_factory=Changes)
+
+    def merge(self, other: Applied) -> Applied:
+        self.applied += other.applied
+        self.failed += other.failed
+        self.commands += other.commands
+        self.changes.merge(other.changes)
+        return self
+
+
+class _RuleFailed(Exception):
+    def __init__(self, event_id: int, error: BaseException):
+        super().__init__(str(error))
+        self.event_id, self.error = event_id, error
+
+
+def _error_text(error: BaseException) -> str:
+    return "".join(traceback.format_exception_only(error)).strip()[:4000]
+
+
+def _claim(limit: int) -> list[tuple[int, str]]:
+    pending = WebhookEvent.objects.filter(status=WebhookEvent.Status.PENDING).order_by("id")
+    return list(pending.select_for_update(skip_locked=True).values_list("id", "raw")[:limit])
+
+
+def _mark_failed(failures: dict[int, str]) -> None:
+    for event_id, error in failures.items():
+        WebhookEvent.objects.filter(id=event_id).update(status=WebhookEvent.Status.FAILED, error=error)
+
+
+def _apply(rows: list[tuple[int, str]]) -> Applied:
+    """Apply these (claimed) events in the current transaction; raise _RuleFailed if a rule raised."""
+    events: list[tuple[int, TelnyxEvent]] = []
+    failures: dict[int, str] = {}
+    for event_id, raw in rows:
+        try:
+            event = parse_event(raw.encode())
+            rules.check(event)
+        except (WebhookRejected, rules.EventNotApplicable) as exc:
+            failures[event_id] = getattr(exc, "reason", None) or str(exc)
+            continue
+        events.append((event_id, event))
+    batch = [event for _, event in events]
+    ws = WorkingSet.load(
+        batch, ends_conference=rules.ENDS_CONFERENCE, ends_call=rules.ENDS_CALL, moves_talk_time=rules.MOVES_TALK_TIME
+    )
+    for event_id, event in events:
+        try:
+            rules.apply(ws, event)
+        except Exception as exc:  # noqa: BLE001 - a bug in one rule must not cost the others their effect
+            raise _RuleFailed(event_id, exc) from exc
+    rules.settle_talk_time(ws)
+    changes = ws.save()
+    planned = routing.plan(ws, batch)
+    changes.queues = changes.queues or planned.decided
+    commands = planned.commands + outbox.plan_look_ups(ws.unnamed)
+    applied_ids = [event_id for event_id, _ in events]
+    WebhookEvent.objects.filter(id__in=applied_ids).update(
+        status=WebhookEvent.Status.APPLIED, error="", applied_at=timezone.now(), applied_by=WORKER
+    )
+    _mark_failed(failures)
+    return Applied(len(rows), len(applied_ids), len(failures), commands, changes)
+
+
+def _apply_isolating(rows: list[tuple[int, str]]) -> Applied:
+    """`_apply` in a savepoint; a failing event is marked failed on its own and the rest applied again."""
+    try:
+        with transaction.atomic():
+            return _apply(rows)
+    except (OperationalError, InterfaceError):
+        raise  # the database, not an event: the whole batch is retried later
+    except _RuleFailed as failed:
+        logger.error("webhook row %s failed to apply: %s", failed.event_id, failed.error, exc_info=failed.error)
+        _mark_failed({failed.event_id: _error_text(failed.error)})
+        rest = [row for row in rows if row[0] != failed.event_id]
+        return Applied(taken=len(rows), failed=1).merge(_apply_isolating(rest)) if rest else Applied(len(rows), failed=1)
+    except Exception as exc:  # noqa: BLE001 - writing failed: find the event that made it fail
+        if len(rows) == 1:
+            logger.error("webhook row %s failed to apply: %s", rows[0][0], exc, exc_info=exc)
+            _mark_failed({rows[0][0]: _error_text(exc)})
+            return Applied(1, failed=1)
+        half = len(rows) // 2
+        outcome = _apply_isolating(rows[:half]).merge(_apply_isolating(rows[half:]))
+        outcome.taken = len(rows)
+        return outcome
+
+
+def apply_next_batch(limit: int = BATCH_SIZE) -> Applied:
+    """Claim and apply up to `limit` pending events in one transaction. Sync: call it from a thread."""
+    with transaction.atomic():
+        rows = _claim(limit)
+        return _apply_isolating(rows) if rows else Applied()
+
+
+def apply_pending(limit: int = BATCH_SIZE) -> Applied:
+    """Apply every pending event now, batch after batch, and broadcast (tests, `replay_events`, the admin's
+    replay). The commands it plans are sent by the workers' outbox senders, which poll for them."""
+    total = Applied()
+    while True:
+        batch = apply_next_batch(limit)
+        total.taken += batch.taken
+        total.merge(batch)
+        if batch.changes:
+            broadcast.send(broadcast.build_messages(batch.changes))
+        if batch.taken < limit:
+            return total
+
+
+def replay(event_ids: list[int]) -> dict[int, str]:
+    """Apply stored events again (`manage.py replay_events`, the admin): idempotent, the rules ignore older
+    state. Returns each event's status afterwards."""
+    stored = WebhookEvent.objects.filter(id__in=event_ids).exclude(status=WebhookEvent.Status.IGNORED)
+    stored.update(status=WebhookEvent.Status.PENDING, error="")
+    apply_pending()
+    return dict(WebhookEvent.objects.filter(id__in=event_ids).values_list("id", "status"))
+
+
+@dataclass
+class _Step:
+    applied: Applied
+    messages: list[tuple[str, dict[str, Any]]]
+
+
+def _apply_and_render(limit: int) -> _Step:
+    close_old_connections()  # a connection broken by a database restart is replaced, not reused
+    applied = apply_next_batch(limit)
+    crashpoints.reached("applier-committed")
+    # Rendered after the commit, outside the write transaction: the inbox never waits behind a render.
+    # What a page gets is at least as new as the version it carries (a later change may show early).
+    messages = broadcast.build_messages(applied.changes) if applied.changes else []
+    return _Step(applied, messages)
+
+
+class Applier:
+    """The applier task of one worker process: woken by the inbox's commits, and every POLL_SECONDS."""
+
+    def __init__(self, after_commands: Callable[[], None]) -> None:
+        self._wake = asyncio.Event()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="applier")
+        self._after_commands = after_commands
+        self.batch_size = BATCH_SIZE
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        failures = 0
+        while True:
+            try:
+                step = await loop.run_in_executor(self._thread, _apply_and_render, self.batch_size)
+            except Exception:  # noqa: BLE001 - the database is down or locked: wait, then resume from the rows
+                failures += 1
+                logger.exception("applying webhook events failed (%d in a row)", failures)
+                await asyncio.sleep(min(5.0, 0.2 * failures))
+                continue
+            failures = 0
+            if step.messages:
+                await broadcast.send_async(step.messages)
+            if step.applied.commands:
+                self._after_commands()
+            if step.applied.taken >= self.batch_size:
+                continue  # more is pending
+            try:
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            except TimeoutError:
+                pass
+            self._wake.clear()
