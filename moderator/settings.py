@@ -159,6 +159,9 @@ WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
 # The applier and the outbox sender run in every worker unless this is off (an acknowledge-only worker;
 # the tests, which drive both themselves).
 BACKGROUND_TASKS = env_bool("MODERATOR_BACKGROUND_TASKS", True)
+# How long a worker holds an outbox command it is sending: a command still unsent after that (its worker
+# died) is sent again by another, with the same command_id. Longer than a step takes (a few Telnyx requests).
+OUTBOX_LEASE_SECONDS = float(os.environ.get("MODERATOR_OUTBOX_LEASE_SECONDS", "30"))
 
 LOGGING = {
     "version": 1,

@@ -5,13 +5,16 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
+from moderator.database import bounded_waits
+from moderator.ingest.applier import WORKER
 from moderator.live import fragments, rows
-from moderator.models import Conference, Room, UserProfile
+from moderator.models import Conference, Heartbeat, OutboxCommand, Room, UserProfile, WebhookEvent
 
 
 def can_moderate(user) -> bool:
@@ -23,16 +26,32 @@ def my_phone(user) -> str:
     return profile.phone_number if profile else ""
 
 
+HEALTH_WITHIN = 1.5  # seconds: a probe answers well inside a load balancer's timeout
+
+
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    """200 when the database answers, 503 when it does not. No login: load balancers call it."""
+    """200 when the database takes a write (a probe that only reads misses a locked or read-only database),
+    503 when it does not. Also how far behind the pipeline is. No login: load balancers call it."""
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
+        with bounded_waits(HEALTH_WITHIN), transaction.atomic():
+            Heartbeat.objects.update_or_create(worker=WORKER, defaults={"beat_at": timezone.now()})
+            backlog = pipeline_backlog()
     except DatabaseError as exc:
         return JsonResponse({"status": "unavailable", "database": str(exc)[:200]}, status=503)
-    return JsonResponse({"status": "ok", "database": "ok"})
+    return JsonResponse({"status": "ok", "database": "ok", **backlog})
+
+
+def pipeline_backlog() -> dict[str, object]:
+    """Events stored but not applied yet (and the oldest one's age), Telnyx commands not sent yet."""
+    pending = WebhookEvent.objects.filter(status=WebhookEvent.Status.PENDING)
+    oldest = pending.order_by("id").values_list("received_at", flat=True).first()
+    unsent = OutboxCommand.objects.filter(status__in=[OutboxCommand.Status.PENDING, OutboxCommand.Status.SENDING])
+    return {
+        "events_pending": pending.count(),
+        "oldest_pending_seconds": round((timezone.now() - oldest).total_seconds(), 3) if oldest else 0,
+        "commands_unsent": unsent.count(),
+    }
 
 
 @login_required

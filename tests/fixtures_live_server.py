@@ -132,15 +132,18 @@ def dashboard(live_server_factory):
 
 
 @contextlib.contextmanager
-def simulator_stack(tmp: Path, *, ring_timeout: float = 20, setup=None) -> Iterator[tuple[object, LiveServer]]:
+def simulator_stack(
+    tmp: Path, *, ring_timeout: float = 20, setup=None, env: dict[str, str] | None = None, **sim_options
+) -> Iterator[tuple[object, LiveServer]]:
     """The Telnyx simulator and a dashboard wired to each other, as `manage.py demo` does: the simulator
     signs webhooks to the dashboard, the dashboard's SDK calls go to the simulator. `setup(server)` runs
-    after migrating, before the dashboard starts."""
+    after migrating, before the dashboard starts; `env` is the dashboard's, `sim_options` the simulator's."""
     from moderator.simulator.keys import development_public_key
     from moderator.simulator.testing import running_simulator
 
-    server = LiveServer(tmp)
-    with running_simulator(f"{server.url}/webhooks/telnyx", media_seconds=0.3, ring_timeout=ring_timeout) as sim:
+    server = LiveServer(tmp, env)
+    options = {"media_seconds": 0.3, **sim_options}
+    with running_simulator(f"{server.url}/webhooks/telnyx", ring_timeout=ring_timeout, **options) as sim:
         server.env.update(
             {
                 "TELNYX_PUBLIC_KEY": development_public_key(),

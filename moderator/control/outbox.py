@@ -15,6 +15,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import close_old_connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -27,7 +28,6 @@ logger = logging.getLogger(__name__)
 
 Status = OutboxCommand.Status
 CONCURRENCY = 8  # steps in flight per worker: each waits on Telnyx, not on this process
-LEASE = timedelta(seconds=30)  # longer than a step takes (a few Telnyx requests, 5 s timeout each)
 MAX_ATTEMPTS = 3  # claimed this often without an outcome: the step itself kills its worker
 POLL_SECONDS = 1.0  # rows another process wrote (a replay, a worker that died) are found without a wake-up
 
@@ -57,7 +57,9 @@ def claim(limit: int) -> list[OutboxCommand]:
             )
         rows = [row for row in rows if row.id not in worn]
         OutboxCommand.objects.filter(id__in=[row.id for row in rows]).update(
-            status=Status.SENDING, lease_until=now + LEASE, attempts=F("attempts") + 1
+            status=Status.SENDING,
+            lease_until=now + timedelta(seconds=settings.OUTBOX_LEASE_SECONDS),
+            attempts=F("attempts") + 1,
         )
     crashpoints.reached("outbox-claimed")
     return rows

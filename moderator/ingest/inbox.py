@@ -22,6 +22,7 @@ from django.db import DatabaseError, DataError, close_old_connections, connectio
 from django.utils import timezone
 
 from moderator import crashpoints
+from moderator.database import bounded_waits
 from moderator.models import WebhookEvent
 from moderator.state.rules import is_known
 from moderator.telnyx.event import TelnyxEvent, is_text
@@ -85,19 +86,6 @@ def _insert(rows: list[WebhookEvent]) -> set[str]:
         return {event_id for (event_id,) in cursor.fetchall()}
 
 
-def _bound_waits() -> None:
-    """Wait for locks at most ANSWER_WITHIN on this connection; make its commits durable (SQLite)."""
-    milliseconds = int(ANSWER_WITHIN * 1000)
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.execute(f"PRAGMA busy_timeout = {milliseconds}")
-            if not connection.in_atomic_block:  # (tests run inside one; the pragma is refused there)
-                cursor.execute("PRAGMA synchronous = FULL")
-        elif connection.vendor == "postgresql":
-            cursor.execute(f"SET lock_timeout = {milliseconds}")
-            cursor.execute(f"SET statement_timeout = {milliseconds}")
-
-
 def _outcomes(rows: list[WebhookEvent], created: set[str]) -> list[str]:
     outcomes = []
     for row in rows:
@@ -116,23 +104,27 @@ def store_events(events: list[TelnyxEvent]) -> list[str]:
     now = timezone.now()
     rows = [_row(event, now) for event in events]
     try:
-        _bound_waits()
-        try:
-            with transaction.atomic():
-                return _outcomes(rows, _insert(rows))
-        except DataError:
-            pass  # a value the database cannot hold: one such event must not refuse its neighbours
-        outcomes = []
-        for row in rows:
-            try:
-                with transaction.atomic():
-                    outcomes.extend(_outcomes([row], _insert([row])))
-            except DataError as exc:
-                logger.warning("webhook %r cannot be stored: %s", row.event_id, exc)
-                outcomes.append(REFUSED)
-        return outcomes
+        with bounded_waits(ANSWER_WITHIN, durable=True):
+            return _store(rows)
     except DatabaseError as exc:
         raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _store(rows: list[WebhookEvent]) -> list[str]:
+    try:
+        with transaction.atomic():
+            return _outcomes(rows, _insert(rows))
+    except DataError:
+        pass  # a value the database cannot hold: one such event must not refuse its neighbours
+    outcomes = []
+    for row in rows:
+        try:
+            with transaction.atomic():
+                outcomes.extend(_outcomes([row], _insert([row])))
+        except DataError as exc:
+            logger.warning("webhook %r cannot be stored: %s", row.event_id, exc)
+            outcomes.append(REFUSED)
+    return outcomes
 
 
 class Inbox:
