@@ -11,6 +11,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ GOALS = {
     "ingest_vs_limit": Goal("≥ 0.5", lambda r: r["ingest_vs_limit"] >= 0.5),
     "ingest_vs_naive": Goal("≥ 4", lambda r: r["ingest_vs_naive"] >= 4),
     "ack_p99_ms": Goal("< 50 at 500/s", lambda r: r["ack_p99_ms"] < 50),
+    "apply_lag_p99_ms": Goal("< 250 at 500/s", lambda r: r["apply_lag_p99_ms"] < 250),
     "ws_p99_ms": Goal("< 25", lambda r: r["ws_p99_ms"] < 25),
     "fanout_per_s": Goal("≥ 50,000 at p99 < 100 ms",
                          lambda r: r["fanout_per_s"] >= 50_000 and r["fanout_p99_ms"] < 100),
@@ -106,41 +108,61 @@ class Runner:
                  f"{out['render_queries']} queries (10 participants: {out['render_queries_small']})")
 
     async def ingest(self, servers: dict[str, Server]) -> None:
+        """Saturation, closed loop. An event counts when its effect is visible: the limit has none (verified =
+        done), the naive peer applies before it answers, the product acknowledges first and applies after —
+        its figure is events applied per second, from the round's start to its last event's commit."""
         p = self.profile
         streams = {name: events.realistic_mix(name, self.clock) for name in servers}
-        best: dict[str, load.Saturation] = {}
+        best: dict[str, float] = {}
+        product_ack = 0.0
         for round_ in range(p.rounds):
             for name, server in servers.items():
                 # Enough signed events for a server three times faster than the limit was last round.
-                budget = int(max(6000, 3 * best["limit"].per_s if "limit" in best else 6000) * p.ingest_seconds)
+                budget = int(max(6000, 3 * best.get("limit", 2000)) * p.ingest_seconds)
                 requests = events.presigned(streams[name], budget)
                 cpu = server.cpu_seconds()
+                started = time.time()
                 result = await load.saturate(server.url + WEBHOOK, requests, p.ingest_seconds)
-                server_cpu = (server.cpu_seconds() - cpu) / result.seconds
-                self.say(f"ingest round {round_ + 1} {name:8s}: {result.per_s:8.0f} events/s "
+                rate, extra = result.per_s, ""
+                if name == "product":
+                    product_ack = max(product_ack, result.per_s)
+                    rate = await applied_per_s(server.db, since=started)
+                    extra = f", acknowledged {result.per_s:.0f}/s"
+                server_cpu = (server.cpu_seconds() - cpu) / (time.time() - started)
+                self.say(f"ingest round {round_ + 1} {name:8s}: {rate:8.0f} events/s{extra} "
                          f"({result.sent} in {result.seconds:.1f} s, {result.errors} errors; "
                          f"server CPU {server_cpu:.0%}, load generator CPU {result.client_cpu / result.seconds:.0%})")
                 if result.errors:
                     raise RuntimeError(f"{name} answered {result.errors} webhooks with an error")
-                if name not in best or result.per_s > best[name].per_s:
-                    best[name] = result
+                best[name] = max(best.get(name, 0.0), rate)
         r = self.results
-        r["limit_per_s"], r["naive_per_s"] = best["limit"].per_s, best["naive"].per_s
-        r["ingest_per_s"] = best["product"].per_s
-        r["ingest_vs_limit"] = r["ingest_per_s"] / r["limit_per_s"]
-        r["ingest_vs_naive"] = r["ingest_per_s"] / r["naive_per_s"]
+        r["limit_per_s"], r["naive_per_s"] = best["limit"], best["naive"]
+        r["ack_per_s"] = product_ack
+        r["applied_per_s"] = r["ingest_per_s"] = best["product"]
+        r["ingest_vs_limit"] = r["applied_per_s"] / r["limit_per_s"]
+        r["ingest_vs_naive"] = r["applied_per_s"] / r["naive_per_s"]
 
     async def ack(self, server: Server) -> None:
+        """Open loop at `ack_rate`: how long each acknowledgement takes, and how long until its effect shows."""
         p = self.profile
         stream = events.realistic_mix("ack", self.clock)
         requests = events.presigned(stream, int(p.ack_rate * p.ack_seconds))
+        started = time.time()
         latencies, errors, _ = await load.paced(server.url + WEBHOOK, requests, p.ack_rate)
-        self.results["ack_errors"] = errors
-        self.results["ack_p50_ms"] = load.percentile(latencies, 50)
-        self.results["ack_p99_ms"] = load.percentile(latencies, 99)
+        await applied_per_s(server.db, since=started)  # waits until everything is applied
+        lags = [
+            (applied - received).total_seconds() * 1000
+            for received, applied in _times(server.db, since=started, columns="received_at, applied_at")
+        ]
+        r = self.results
+        r["ack_errors"] = errors
+        r["ack_p50_ms"] = load.percentile(latencies, 50)
+        r["ack_p99_ms"] = load.percentile(latencies, 99)
+        r["apply_lag_p50_ms"] = load.percentile(lags, 50)
+        r["apply_lag_p99_ms"] = load.percentile(lags, 99)
         self.say(f"ack at {p.ack_rate:.0f} events/s offered for {p.ack_seconds:.0f} s: "
-                 f"p50 {self.results['ack_p50_ms']:.1f} ms, p99 {self.results['ack_p99_ms']:.1f} ms, "
-                 f"{errors} not acknowledged")
+                 f"p50 {r['ack_p50_ms']:.1f} ms, p99 {r['ack_p99_ms']:.1f} ms, {errors} not acknowledged; "
+                 f"acknowledged → applied p50 {r['apply_lag_p50_ms']:.1f} ms, p99 {r['apply_lag_p99_ms']:.1f} ms")
 
     async def websocket_latency(self, server: Server) -> None:
         p, legs = self.profile, 10
@@ -360,9 +382,34 @@ class Soak:
             return asyncio.run(self.run_async(server))
 
 
-def query(db: Path, sql: str) -> list[tuple]:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
-        return connection.execute(sql).fetchall()
+def query(db: Path, sql: str, params: tuple = ()) -> list[tuple]:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as connection:
+        return connection.execute(sql, params).fetchall()
+
+
+def _stored_time(value: str) -> datetime:
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)  # Django keeps UTC, without an offset, in SQLite
+
+
+def _times(db: Path, *, since: float, columns: str) -> list[tuple[datetime, ...]]:
+    """`columns` (times) of the events received since `since` (a time.time()), from the product's database."""
+    start = datetime.fromtimestamp(since, UTC).replace(tzinfo=None).isoformat(sep=" ")
+    rows = query(db, f"SELECT {columns} FROM moderator_webhookevent WHERE received_at >= ? AND status = 'applied'",
+                 (start,))
+    return [tuple(_stored_time(value) for value in row) for row in rows]
+
+
+async def applied_per_s(db: Path, *, since: float, timeout: float = 120.0) -> float:
+    """Once nothing is pending: the events received since `since`, over the time from then until the last one
+    was applied (committed by the applier)."""
+    await load.wait_for(
+        lambda: query(db, "SELECT count(*) FROM moderator_webhookevent WHERE status = 'pending'")[0][0] == 0,
+        timeout, 0.05,
+    )
+    applied = [applied_at for (applied_at,) in _times(db, since=since, columns="applied_at")]
+    if not applied:
+        raise RuntimeError("the product applied none of the events it acknowledged")
+    return len(applied) / (max(applied) - datetime.fromtimestamp(since, UTC)).total_seconds()
 
 
 # --- the report ------------------------------------------------------------------------------------------
@@ -373,11 +420,14 @@ def table(results: dict[str, Any]) -> str:
     rows = [
         ("limit: bare ASGI, verify only", f"{r['limit_per_s']:,.0f} events/s", "", None),
         ("naive peer: Django view, insert, group_send", f"{r['naive_per_s']:,.0f} events/s", "", None),
-        ("product /webhooks/telnyx (concurrency 32)", f"{r['ingest_per_s']:,.0f} events/s", "", None),
-        ("  product ÷ limit", f"{r['ingest_vs_limit']:.2f}", *_goal("ingest_vs_limit", r)),
-        ("  product ÷ naive", f"{r['ingest_vs_naive']:.2f}", *_goal("ingest_vs_naive", r)),
+        ("product: acknowledged (concurrency 32)", f"{r['ack_per_s']:,.0f} events/s", "", None),
+        ("product: applied (effect visible)", f"{r['applied_per_s']:,.0f} events/s", "", None),
+        ("  applied ÷ limit", f"{r['ingest_vs_limit']:.2f}", *_goal("ingest_vs_limit", r)),
+        ("  applied ÷ naive", f"{r['ingest_vs_naive']:.2f}", *_goal("ingest_vs_naive", r)),
         ("ack latency p50 / p99 at 500 events/s",
          f"{r['ack_p50_ms']:.1f} / {r['ack_p99_ms']:.1f} ms", *_goal("ack_p99_ms", r)),
+        ("acknowledged → applied p50 / p99 at 500/s",
+         f"{r['apply_lag_p50_ms']:.1f} / {r['apply_lag_p99_ms']:.1f} ms", *_goal("apply_lag_p99_ms", r)),
         ("webhook → browser p50 / p99, 100 sockets",
          f"{r['ws_p50_ms']:.1f} / {r['ws_p99_ms']:.1f} ms", *_goal("ws_p99_ms", r)),
         (f"deliveries/s to {r['rss_sockets']} sockets", f"{r['fanout_per_s']:,.0f} /s", *_goal("fanout_per_s", r)),
