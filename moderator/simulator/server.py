@@ -71,12 +71,13 @@ async def telnyx_middleware(request: web.Request, handler) -> web.StreamResponse
     """For /v2/: log the request, apply injected faults, check the bearer key, map ApiError."""
     if not request.path.startswith("/v2/"):
         return await handler(request)
-    body_text = await request.text()
+    raw = await request.read()
     entry = {
         "method": request.method,
         "path": request.path,
         "query": dict(request.query),
-        "body": body_text[:4000],
+        # Logged even when it is not UTF-8 (json_body refuses such a body, the log must not fail on it).
+        "body": raw[:4000].decode("utf-8", errors="replace"),
         "at": iso(now()),
     }
     request.app[REQUESTS].append(entry)
@@ -116,16 +117,30 @@ async def telnyx_middleware(request: web.Request, handler) -> web.StreamResponse
     return response
 
 
+def malformed(detail: str) -> ApiError:
+    # Telnyx's code for a request that is not well-formed; 422, the status the spec gives every refusal.
+    return ApiError(422, "10015", "Bad Request", detail)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 async def json_body(request: web.Request) -> dict[str, Any]:
-    text = await request.text()
+    raw = await request.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise malformed("The request body is not valid UTF-8.") from None
     if not text.strip():
         return {}
     try:
-        body = json.loads(text)
-    except ValueError:
-        raise ApiError(400, "10002", "Invalid request", "The request body is not valid JSON.") from None
+        # NaN and Infinity are not JSON; a deeply nested document must not reach the recursion limit.
+        body = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        raise malformed("The request body is not valid JSON.") from None
     if not isinstance(body, dict):
-        raise ApiError(400, "10002", "Invalid request", "The request body must be a JSON object.")
+        raise malformed("The request body must be a JSON object.")
     return body
 
 
