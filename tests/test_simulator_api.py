@@ -343,3 +343,19 @@ def test_injected_faults(simulator, telnyx_sdk, conference):
         telnyx_sdk.conferences.actions.stop(cid)
     assert len(simulator.requests_to("/actions/mute")) == 2
     assert [r.get("fault") for r in simulator.requests_to("/actions/stop")] == ["disconnect"]
+
+
+def test_the_demo_scenario_drives_the_state_machine_with_valid_bodies():
+    from moderator.simulator.scenario import DemoScenario
+    from moderator.simulator.state import ApiError, TelnyxState
+
+    events: list[str] = []
+    state = TelnyxState(lambda event_type, payload: events.append(event_type), lambda delay, callback: None)
+    for dial_in in ([], ["+15550101"]):
+        scenario = DemoScenario(state, seed=7, dial_in_numbers=dial_in)
+        for _ in range(500):
+            try:
+                scenario.step()
+            except ApiError:  # refusals (a full queue, a left leg) are part of the demo
+                pass
+    assert "conference.created" in events and "call.enqueued" in events and "conference.playback.started" in events

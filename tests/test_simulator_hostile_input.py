@@ -89,3 +89,111 @@ def test_a_body_that_is_not_a_json_object_gets_422(simulator, world, content):
         answer = api.post(f"/conferences/{world['id']}/actions/mute", content=content)
     assert_refused(answer, "/conferences/{id}/actions/mute", "post", "10015", None)
     assert without_requests(simulator.sim_state()) == before
+
+
+# Each: (spec path, body, code, pointer of the field named). {host} and {guest} are live legs.
+REFUSED_BODIES = [
+    ("/conferences/{id}/actions/mute", {"call_control_ids": [["x"]]}, "10015", "/call_control_ids/0"),
+    ("/conferences/{id}/actions/mute", {"call_control_ids": "{guest}"}, "10015", "/call_control_ids"),
+    ("/conferences/{id}/actions/join", {"call_control_id": ["x"]}, "10015", "/call_control_id"),
+    ("/conferences/{id}/actions/join", {"call_control_id": None}, "10004", "/call_control_id"),
+    ("/conferences/{id}/actions/join", {"call_control_id": "{guest}", "mute": "yes"}, "10015", "/mute"),
+    ("/conferences/{id}/actions/join", {"call_control_id": "{guest}", "supervisor_role": "boss"}, "10032",
+     "/supervisor_role"),
+    ("/conferences/{id}/actions/join", {"call_control_id": "{guest}", "client_state": "not base64!"}, "10015",
+     "/client_state"),
+    ("/conferences/{id}/actions/end", {"command_id": [1]}, "10015", "/command_id"),
+    ("/conferences/{id}/actions/leave", {}, "10004", "/call_control_id"),
+    ("/conferences/{id}/actions/unhold", {"call_control_ids": []}, "10004", "/call_control_ids"),
+    ("/conferences/{id}/actions/update", {"call_control_id": "{host}"}, "10004", "/supervisor_role"),
+    ("/conferences/{id}/actions/update", {"call_control_id": "{host}", "supervisor_role": "whisper",
+                                          "whisper_call_control_ids": [7]}, "10015", "/whisper_call_control_ids/0"),
+    ("/conferences/{id}/actions/play", {}, "10004", "/audio_url"),
+    ("/conferences/{id}/actions/play", {"audio_url": "https://example.com/a.mp3", "loop": 0}, "10033", "/loop"),
+    ("/conferences/{id}/actions/play", {"audio_url": "https://example.com/a.mp3", "loop": "twice"}, "10015",
+     "/loop"),
+    ("/conferences/{id}/actions/speak", {"payload": "Hi"}, "10004", "/voice"),
+    ("/conferences/{id}/actions/speak", {"payload": "x" * 3001, "voice": "female"}, "10033", "/payload"),
+    ("/conferences/{id}/actions/record_start", {"format": "ogg"}, "10032", "/format"),
+    ("/conferences/{id}/actions/record_start", {"format": "mp3", "play_beep": 1}, "10015", "/play_beep"),
+    ("/conferences/{id}/actions/send_dtmf", {"digits": 1234}, "10015", "/digits"),
+    ("/conferences/{id}/actions/send_dtmf", {"digits": "1", "duration_millis": 50}, "10033", "/duration_millis"),
+    ("/conferences/{id}/actions/gather_using_audio", {"call_control_id": "{guest}", "maximum_digits": 0}, "10033",
+     "/maximum_digits"),
+    ("/conferences/{id}/participants/{participant_id}", {"end_conference_on_exit": "true"}, "10015",
+     "/end_conference_on_exit"),
+    ("/conferences", {"call_control_id": "{guest}", "name": "Other", "duration_minutes": "5"}, "10015",
+     "/duration_minutes"),
+    ("/conferences", {"call_control_id": "{guest}", "name": "Other", "max_participants": 801}, "10033",
+     "/max_participants"),
+    ("/conferences", {"call_control_id": "{guest}", "name": ""}, "10004", "/name"),
+    ("/conferences", {"name": "Other", "region": "Mars"}, "10004", "/call_control_id"),  # the first error
+    ("/calls/{call_control_id}/actions/enqueue", {"queue_name": "other", "max_wait_time_secs": "abc"}, "10015",
+     "/max_wait_time_secs"),
+    ("/calls/{call_control_id}/actions/enqueue", {"queue_name": "other", "max_size": 0}, "10033", "/max_size"),
+    ("/calls/{call_control_id}/actions/enqueue", {"queue_name": 5}, "10015", "/queue_name"),
+    ("/calls/{call_control_id}/actions/answer", {"record_max_length": 99999}, "10033", "/record_max_length"),
+    ("/calls/{call_control_id}/actions/answer", {"webhook_urls": {"call.hangup": 1}}, "10015",
+     "/webhook_urls/call.hangup"),
+    ("/calls/{call_control_id}/actions/hangup", {"client_state": 5}, "10015", "/client_state"),
+    ("/calls/{call_control_id}/actions/leave_queue", {"command_id": {"a": 1}}, "10015", "/command_id"),
+]  # fmt: skip
+
+
+def filled(value: Any, world: dict[str, str]) -> Any:
+    """The value with {host}/{guest} replaced by live call control ids."""
+    if isinstance(value, str) and value in ("{host}", "{guest}"):
+        return world[value[1:-1]]
+    if isinstance(value, list):
+        return [filled(item, world) for item in value]
+    if isinstance(value, dict):
+        return {key: filled(item, world) for key, item in value.items()}
+    return value
+
+
+def test_fields_of_the_wrong_type_or_out_of_range_get_422_naming_the_field_and_change_nothing(simulator, world):
+    before = without_requests(simulator.sim_state())
+    with client(simulator) as api:
+        for spec_path, body, code, pointer in REFUSED_BODIES:
+            method = "patch" if spec_path.endswith("{participant_id}") else "post"
+            answer = api.request(method, spec_path.format(**world), json=filled(body, world))
+            assert_refused(answer, spec_path, method, code, pointer)
+            # The same refusal whatever state the simulator is in: validation comes first.
+            assert without_requests(simulator.sim_state()) == before, (spec_path, body)
+
+
+def test_an_enqueue_with_a_bad_max_wait_time_enqueues_nothing_and_sends_no_webhook(simulator):
+    caller = simulator.call()["call_control_id"]
+    sent = len(simulator.sim_state()["webhooks"])
+    with client(simulator) as api:
+        answer = api.post(f"/calls/{caller}/actions/enqueue", json={"queue_name": "q", "max_wait_time_secs": "abc"})
+        assert_refused(answer, "/calls/{call_control_id}/actions/enqueue", "post", "10015", "/max_wait_time_secs")
+        assert api.get("/queues").json()["data"] == []
+    state = simulator.sim_state()
+    assert len(state["webhooks"]) == sent and state["calls"][0]["queue"] is None
+
+
+def test_a_conference_with_a_string_duration_is_not_created_and_the_list_still_answers(simulator):
+    caller = simulator.call()["call_control_id"]
+    with client(simulator) as api:
+        answer = api.post("/conferences", json={"call_control_id": caller, "name": "Five", "duration_minutes": "5"})
+        assert_refused(answer, "/conferences", "post", "10015", "/duration_minutes")
+        listed = api.get("/conferences")
+        assert listed.status_code == 200 and listed.json()["data"] == []
+        created = api.post("/conferences", json={"call_control_id": caller, "name": "Five", "duration_minutes": 5})
+        assert created.status_code == 200
+        assert_matches_spec("/conferences", "get", 200, api.get("/conferences").json())
+
+
+def test_a_refused_command_leaves_its_command_id_free_for_the_retry(simulator, world):
+    path = f"/conferences/{world['id']}/actions/join"
+    with client(simulator) as api:
+        # The guest is already in: refused, so "retry-1" is not spent...
+        refused = api.post(path, json={"call_control_id": world["guest"], "command_id": "retry-1"})
+        assert refused.status_code == 422 and refused.json()["errors"][0]["code"] == "90016"
+        api.post(f"/conferences/{world['id']}/actions/leave", json={"call_control_id": world["guest"]})
+        # ...and the same command, now possible, is carried out rather than ignored as a repeat.
+        assert api.post(path, json={"call_control_id": world["guest"], "command_id": "retry-1"}).status_code == 200
+    (conference,) = simulator.sim_state()["conferences"]
+    statuses = {p["call_control_id"]: p["status"] for p in conference["participants"]}
+    assert statuses[world["guest"]] == "joined"

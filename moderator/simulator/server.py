@@ -27,6 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
+from moderator.simulator import bodies
 from moderator.simulator.state import ApiError, TelnyxState, iso, not_found, now
 from moderator.simulator.webhooks import DeliveryOptions, WebhookSender
 
@@ -178,12 +179,15 @@ def page(request: web.Request, items: list[Any]) -> dict[str, Any]:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def command(method_name: str, *, key: str = "id", flag: tuple[str, bool] | None = None) -> Handler:
-    """A POST action that calls one TelnyxState method with the path id and the JSON body."""
+def command(
+    method_name: str, model: type[bodies.Body], *, key: str = "id", flag: tuple[str, bool] | None = None
+) -> Handler:
+    """A POST action: the JSON body validated as `model` (nothing else happens when it is refused), then
+    one TelnyxState method called with the path id and the validated body."""
 
     async def handle(request: web.Request) -> web.Response:
         state = request.app[STATE]
-        body = await json_body(request)
+        body = bodies.parse(model, await json_body(request))
         target = request.match_info[key]
         if flag:
             result = state.set_flag(target, body, *flag)
@@ -210,7 +214,8 @@ async def list_conferences(request: web.Request) -> web.Response:
 
 
 async def create_conference(request: web.Request) -> web.Response:
-    return web.json_response(request.app[STATE].create_conference(await json_body(request)))
+    body = bodies.parse(bodies.CreateConference, await json_body(request))
+    return web.json_response(request.app[STATE].create_conference(body))
 
 
 async def retrieve_conference(request: web.Request) -> web.Response:
@@ -237,9 +242,8 @@ async def retrieve_participant(request: web.Request) -> web.Response:
 
 async def update_participant(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    participant = state.update_participant(
-        request.match_info["id"], request.match_info["participant_id"], await json_body(request)
-    )
+    body = bodies.parse(bodies.UpdateParticipant, await json_body(request))
+    participant = state.update_participant(request.match_info["id"], request.match_info["participant_id"], body)
     return web.json_response({"data": state.single_participant_dict(participant)})
 
 
@@ -392,32 +396,34 @@ def create_app(sender: WebhookSender, config: SimulatorConfig) -> web.Applicatio
     app.on_cleanup.append(close_sender)
 
     conference_actions = {
-        "join": command("join"),
-        "leave": command("leave"),
-        "end": command("end"),
-        "hold": command("", flag=("on_hold", True)),
-        "unhold": command("", flag=("on_hold", False)),
-        "mute": command("", flag=("muted", True)),
-        "unmute": command("", flag=("muted", False)),
-        "play": command("play"),
-        "stop": command("stop"),
-        "speak": command("speak"),
-        "record_start": command("record_start"),
-        "record_pause": command("record_pause"),
-        "record_resume": command("record_resume"),
-        "record_stop": command("record_stop"),
-        "send_dtmf": command("send_dtmf"),
-        "gather_using_audio": command("gather_using_audio"),
-        "update": command("update"),
+        "join": command("join", bodies.Join),
+        "leave": command("leave", bodies.Leave),
+        "end": command("end", bodies.End),
+        "hold": command("", bodies.Hold, flag=("on_hold", True)),
+        "unhold": command("", bodies.Unhold, flag=("on_hold", False)),
+        "mute": command("", bodies.Targets, flag=("muted", True)),
+        "unmute": command("", bodies.Targets, flag=("muted", False)),
+        "play": command("play", bodies.Play),
+        "stop": command("stop", bodies.Targets),
+        "speak": command("speak", bodies.Speak),
+        "record_start": command("record_start", bodies.RecordStart),
+        "record_pause": command("record_pause", bodies.Recording),
+        "record_resume": command("record_resume", bodies.Recording),
+        "record_stop": command("record_stop", bodies.RecordStop),
+        "send_dtmf": command("send_dtmf", bodies.SendDtmf),
+        "gather_using_audio": command("gather_using_audio", bodies.GatherUsingAudio),
+        "update": command("update", bodies.Update),
     }
+
+    def call_command(name: str, model: type[bodies.Body]) -> Handler:
+        return command(name, model, key="call_control_id")
+
     routes = [
-        web.post("/v2/calls/{call_control_id}/actions/answer", command("answer", key="call_control_id")),
+        web.post("/v2/calls/{call_control_id}/actions/answer", call_command("answer", bodies.Answer)),
+        web.post("/v2/calls/{call_control_id}/actions/hangup", call_command("hangup_command", bodies.Hangup)),
+        web.post("/v2/calls/{call_control_id}/actions/enqueue", call_command("enqueue", bodies.Enqueue)),
         web.post(
-            "/v2/calls/{call_control_id}/actions/hangup", command("hangup_command", key="call_control_id")
-        ),
-        web.post("/v2/calls/{call_control_id}/actions/enqueue", command("enqueue", key="call_control_id")),
-        web.post(
-            "/v2/calls/{call_control_id}/actions/leave_queue", command("leave_queue", key="call_control_id")
+            "/v2/calls/{call_control_id}/actions/leave_queue", call_command("leave_queue", bodies.LeaveQueue)
         ),
         web.get("/v2/conferences", list_conferences),
         web.post("/v2/conferences", create_conference),
