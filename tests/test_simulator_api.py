@@ -359,3 +359,64 @@ def test_the_demo_scenario_drives_the_state_machine_with_valid_bodies():
             except ApiError:  # refusals (a full queue, a left leg) are part of the demo
                 pass
     assert "conference.created" in events and "call.enqueued" in events and "conference.playback.started" in events
+
+
+def by_id_or_name_actions() -> set[str]:
+    """The conference actions whose path parameter the spec describes as "by id or name"."""
+    from tests.openapi_contract import spec
+
+    actions = set()
+    for path, methods in spec()["paths"].items():
+        if path.startswith("/conferences/{id}/actions/"):
+            (parameter,) = methods["post"]["parameters"]
+            if "by id or name" in parameter["description"]:
+                actions.add(path.rsplit("/", 1)[-1])
+    return actions
+
+
+def test_conference_actions_documented_by_id_or_name_accept_the_live_conference_name(
+    simulator, telnyx_sdk, conference
+):
+    name, actions = "Weekly sync", telnyx_sdk.conferences.actions
+    assert by_id_or_name_actions() == {
+        "hold", "unhold", "mute", "unmute", "join", "leave", "play", "stop", "speak", "update",
+        "record_start", "record_pause", "record_resume", "record_stop",
+    }  # fmt: skip
+    raw_call(actions.with_raw_response.mute, name, call_control_ids=[conference["guest"]],
+             spec_path="/conferences/{id}/actions/mute")  # fmt: skip
+    assert participants(simulator, conference["id"])[conference["guest"]]["muted"] is True
+    actions.unmute(name)
+    actions.hold(name, call_control_ids=[conference["guest"]])
+    actions.unhold(name, call_control_ids=[conference["guest"]])
+    actions.update(name, call_control_id=conference["host"], supervisor_role="monitor")
+    actions.play(name, audio_url="https://example.com/a.mp3")
+    actions.stop(name)
+    actions.speak(name, payload="Hello", voice="female")
+    actions.record_start(name, format="wav")
+    actions.record_pause(name)
+    actions.record_resume(name)
+    actions.record_stop(name)
+    third = simulator.call("+15550003", "+15550100")["call_control_id"]
+    actions.join(name, call_control_id=third)
+    actions.leave(name, call_control_id=third)
+    legs = participants(simulator, conference["id"])
+    assert legs[third]["status"] == "left" and legs[conference["host"]]["supervisor_role"] == "monitor"
+    (conf,) = simulator.sim_state()["conferences"]
+    assert conf["recordings"][0]["format"] == "wav"
+    # end, send_dtmf and gather_using_audio take the id only ("Uniquely identifies the conference").
+    for refused, action in (
+        (lambda: actions.end_conference(name), "end"),
+        (lambda: actions.send_dtmf(name, digits="1"), "send_dtmf"),
+        (lambda: actions.gather_dtmf_audio(name, call_control_id=conference["guest"]), "gather_using_audio"),
+    ):
+        expect_error(refused, f"/conferences/{{id}}/actions/{action}", 404, "90058")
+
+
+def test_a_name_means_the_live_conference_of_that_name_not_an_ended_one(simulator, telnyx_sdk, conference):
+    actions = telnyx_sdk.conferences.actions
+    actions.end_conference(conference["id"])
+    expect_error(lambda: actions.mute("Weekly sync"), "/conferences/{id}/actions/mute", 404, "90058")
+    host = simulator.call("+15550009", "+15550100")["call_control_id"]
+    again = telnyx_sdk.conferences.create(call_control_id=host, name="Weekly sync").data
+    actions.mute("Weekly sync")
+    assert participants(simulator, again.id)[host]["muted"] is True

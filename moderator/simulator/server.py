@@ -180,15 +180,23 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def command(
-    method_name: str, model: type[bodies.Body], *, key: str = "id", flag: tuple[str, bool] | None = None
+    method_name: str,
+    model: type[bodies.Body],
+    *,
+    key: str = "id",
+    flag: tuple[str, bool] | None = None,
+    by_name: bool = False,
 ) -> Handler:
     """A POST action: the JSON body validated as `model` (nothing else happens when it is refused), then
-    one TelnyxState method called with the path id and the validated body."""
+    one TelnyxState method called with the path id and the validated body. With `by_name`, the path may
+    name a live conference instead of giving its id."""
 
     async def handle(request: web.Request) -> web.Response:
         state = request.app[STATE]
         body = bodies.parse(model, await json_body(request))
         target = request.match_info[key]
+        if by_name:
+            target = state.conference_id_of(target)
         if flag:
             result = state.set_flag(target, body, *flag)
         else:
@@ -395,24 +403,26 @@ def create_app(sender: WebhookSender, config: SimulatorConfig) -> web.Applicatio
 
     app.on_cleanup.append(close_sender)
 
+    # The spec's path parameter of these says "by id or name"; end, gather_using_audio and send_dtmf
+    # ("Uniquely identifies the conference", a uuid) take the id only.
     conference_actions = {
-        "join": command("join", bodies.Join),
-        "leave": command("leave", bodies.Leave),
+        "join": command("join", bodies.Join, by_name=True),
+        "leave": command("leave", bodies.Leave, by_name=True),
         "end": command("end", bodies.End),
-        "hold": command("", bodies.Hold, flag=("on_hold", True)),
-        "unhold": command("", bodies.Unhold, flag=("on_hold", False)),
-        "mute": command("", bodies.Targets, flag=("muted", True)),
-        "unmute": command("", bodies.Targets, flag=("muted", False)),
-        "play": command("play", bodies.Play),
-        "stop": command("stop", bodies.Targets),
-        "speak": command("speak", bodies.Speak),
-        "record_start": command("record_start", bodies.RecordStart),
-        "record_pause": command("record_pause", bodies.Recording),
-        "record_resume": command("record_resume", bodies.Recording),
-        "record_stop": command("record_stop", bodies.RecordStop),
+        "hold": command("", bodies.Hold, flag=("on_hold", True), by_name=True),
+        "unhold": command("", bodies.Unhold, flag=("on_hold", False), by_name=True),
+        "mute": command("", bodies.Targets, flag=("muted", True), by_name=True),
+        "unmute": command("", bodies.Targets, flag=("muted", False), by_name=True),
+        "play": command("play", bodies.Play, by_name=True),
+        "stop": command("stop", bodies.Targets, by_name=True),
+        "speak": command("speak", bodies.Speak, by_name=True),
+        "record_start": command("record_start", bodies.RecordStart, by_name=True),
+        "record_pause": command("record_pause", bodies.Recording, by_name=True),
+        "record_resume": command("record_resume", bodies.Recording, by_name=True),
+        "record_stop": command("record_stop", bodies.RecordStop, by_name=True),
         "send_dtmf": command("send_dtmf", bodies.SendDtmf),
         "gather_using_audio": command("gather_using_audio", bodies.GatherUsingAudio),
-        "update": command("update", bodies.Update),
+        "update": command("update", bodies.Update, by_name=True),
     }
 
     def call_command(name: str, model: type[bodies.Body]) -> Handler:

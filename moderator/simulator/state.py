@@ -539,6 +539,14 @@ class TelnyxState:
     def live_conference(self, name: str) -> SimConference | None:
         return next((c for c in self.conferences.values() if c.name == name and c.active), None)
 
+    def conference_id_of(self, id_or_name: str) -> str:
+        """The id of the conference with this id, else of the live conference with this name (names are
+        reused once a conference has ended), else the path as given (so that it is not found)."""
+        if id_or_name in self.conferences:
+            return id_or_name
+        live = self.live_conference(id_or_name)
+        return live.id if live else id_or_name
+
     def create_conference(self, body: bodies.CreateConference) -> dict[str, Any]:
         call = self.call(body.call_control_id)
         if self.repeated(call.call_control_id, "create_conference", body.command_id):
