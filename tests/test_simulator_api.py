@@ -420,3 +420,50 @@ def test_a_name_means_the_live_conference_of_that_name_not_an_ended_one(simulato
     again = telnyx_sdk.conferences.create(call_control_id=host, name="Weekly sync").data
     actions.mute("Weekly sync")
     assert participants(simulator, again.id)[host]["muted"] is True
+
+
+def test_list_participants_filters_by_muted_on_hold_and_whispering(simulator, telnyx_sdk, conference):
+    cid, host, guest = conference["id"], conference["host"], conference["guest"]
+    supervisor = simulator.call("+15550005", "+15550100")["call_control_id"]
+    monitor = simulator.call("+15550006", "+15550100")["call_control_id"]
+    actions = telnyx_sdk.conferences.actions
+    actions.join(cid, call_control_id=supervisor, supervisor_role="whisper", whisper_call_control_ids=[guest])
+    # A whisper supervisor with nobody to whisper to only listens: not whispering.
+    actions.join(cid, call_control_id=monitor, supervisor_role="whisper")
+    actions.mute(cid, call_control_ids=[guest])
+    actions.hold(cid, call_control_ids=[host])
+
+    def listed(**filters) -> set[str]:
+        page, _ = raw_call(
+            telnyx_sdk.conferences.with_raw_response.list_participants,
+            cid,
+            filter=filters,
+            spec_path="/conferences/{conference_id}/participants",
+            http="get",
+        )
+        return {p.call_control_id for p in page.data}
+
+    assert listed(whispering=True) == {supervisor}
+    assert listed(whispering=False) == {host, guest, monitor}
+    assert listed(muted=True) == {guest}
+    assert listed(on_hold=True, muted=False) == {host}
+    assert listed(on_hold=False, whispering=False) == {guest, monitor}
+
+
+def test_list_filters_that_are_not_of_their_type_get_422_naming_the_parameter(simulator, conference):
+    base = f"{simulator.base_url}/conferences"
+    headers = {"Authorization": f"Bearer {simulator.api_key}"}
+    for path, spec_path, query, code in (
+        (f"/{conference['id']}/participants", "/conferences/{conference_id}/participants", "filter[whispering]=yes",
+         "10015"),
+        (f"/{conference['id']}/participants", "/conferences/{conference_id}/participants", "region=Mars", "10032"),
+        (f"/{conference['id']}/participants", "/conferences/{conference_id}/participants", "page[size]=251", "10033"),
+        ("", "/conferences", "page[number]=%C2%B2", "10033"),  # "²", a digit to str.isdigit
+        ("", "/conferences", "page[number]=" + "9" * 5000, "10033"),
+        ("", "/conferences", "filter[status]=gone", "10032"),
+    ):  # fmt: skip
+        response = httpx.get(f"{base}{path}?{query}", headers=headers)
+        assert response.status_code == 422, (query, response.text)
+        assert_matches_spec(spec_path, "get", 422, response.json())
+        (error,) = response.json()["errors"]
+        assert error["code"] == code and error["source"] == {"parameter": query.split("=")[0]}, error

@@ -21,6 +21,7 @@ import asyncio
 import fnmatch
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -145,24 +146,56 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def page(request: web.Request, items: list[Any]) -> dict[str, Any]:
-    def number(names: tuple[str, ...], default: int) -> int:
-        for name in names:
-            value = request.query.get(name)
-            if value is not None:
-                if not value.isdigit() or int(value) < 1:
-                    raise ApiError(
-                        422,
-                        "10033",
-                        "Value outside of range",
-                        f"{name} must be a positive integer",
-                        pointer=f"/{name}",
-                    )
-                return int(value)
-        return default
+# --- query parameters: declared per endpoint, refused with the parameter named ---------------------
 
-    page_number = number(("page[number]", "page_number"), 1)
-    page_size = min(number(("page[size]", "page_size"), 20), 250)
+REGIONS = ("Australia", "Europe", "Middle East", "US")
+_DIGITS = re.compile(r"[0-9]{1,9}")  # ASCII digits only ("²".isdigit() is true), and no 5,000-digit ints
+
+
+def query_int(request: web.Request, names: tuple[str, ...], default: int, high: int) -> int:
+    for name in names:
+        value = request.query.get(name)
+        if value is not None:
+            if not _DIGITS.fullmatch(value) or not 1 <= int(value) <= high:
+                raise ApiError(
+                    422,
+                    "10033",
+                    "Value outside of range",
+                    f"{name} must be an integer from 1 to {high}",
+                    parameter=name,
+                )
+            return int(value)
+    return default
+
+
+def query_bool(request: web.Request, name: str) -> bool | None:
+    value = request.query.get(name)
+    if value is None:
+        return None
+    if value not in ("true", "false"):
+        raise ApiError(422, "10015", f"Invalid value for {name}", f"{name} must be true or false", parameter=name)
+    return value == "true"
+
+
+def query_enum(request: web.Request, name: str, values: tuple[str, ...]) -> str | None:
+    value = request.query.get(name)
+    if value is not None and value not in values:
+        raise ApiError(
+            422,
+            "10032",
+            "Invalid enumerated value",
+            f"{name} must be one of {', '.join(values)}",
+            parameter=name,
+        )
+    return value
+
+
+def page(request: web.Request, items: list[Any]) -> dict[str, Any]:
+    """Telnyx's page[number] and page[size] (page[limit] is another name for the size; page[after] and
+    page[before] are cursors of other endpoints, ignored here); the flat page_number and page_size that
+    the SDK sends too."""
+    page_number = query_int(request, ("page[number]", "page_number"), 1, 10**9)
+    page_size = query_int(request, ("page[size]", "page_size", "page[limit]"), 20, 250)
     total_pages = max(1, -(-len(items) // page_size))
     start = (page_number - 1) * page_size
     return {
@@ -208,15 +241,8 @@ def command(
 
 async def list_conferences(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    status = request.query.get("filter[status]")
-    if status and status not in ("init", "in_progress", "completed"):
-        raise ApiError(
-            422,
-            "10032",
-            "Invalid enumerated value",
-            "filter[status] must be init, in_progress or completed",
-            pointer="/filter[status]",
-        )
+    query_enum(request, "region", REGIONS)
+    status = query_enum(request, "filter[status]", ("init", "in_progress", "completed"))
     conferences = state.list_conferences(request.query.get("filter[name]"), status)
     return web.json_response(page(request, [c.as_dict() for c in conferences]))
 
@@ -232,13 +258,16 @@ async def retrieve_conference(request: web.Request) -> web.Response:
 
 
 async def list_participants(request: web.Request) -> web.Response:
+    """The spec's filters: filter[muted], filter[on_hold] and filter[whispering] (booleans), region."""
     state = request.app[STATE]
+    query_enum(request, "region", REGIONS)
+    wanted = {name: query_bool(request, f"filter[{name}]") for name in ("muted", "on_hold", "whispering")}
     conference = state.conference(request.match_info["id"], active=False)
-    participants = list(conference.participants.values())
-    for key, attribute in (("filter[muted]", "muted"), ("filter[on_hold]", "on_hold")):
-        if key in request.query:
-            wanted = request.query[key] == "true"
-            participants = [p for p in participants if getattr(p, attribute) is wanted]
+    participants = [
+        p
+        for p in conference.participants.values()
+        if all(value is None or getattr(p, attribute) is value for attribute, value in wanted.items())
+    ]
     return web.json_response(page(request, [state.participant_dict(p, conference) for p in participants]))
 
 

@@ -33,16 +33,28 @@ def iso(value: datetime | None) -> str | None:
 
 
 class ApiError(Exception):
-    """An answer in Telnyx's error shape: ``{"errors": [{"code", "title", "detail"}]}``."""
+    """An answer in Telnyx's error shape: ``{"errors": [{"code", "title", "detail", "source"}]}``; the
+    source is a JSON pointer into the body (``pointer``) or the name of a query parameter (``parameter``)."""
 
-    def __init__(self, status: int, code: str, title: str, detail: str, pointer: str | None = None):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        title: str,
+        detail: str,
+        pointer: str | None = None,
+        parameter: str | None = None,
+    ):
         super().__init__(detail)
-        self.status, self.code, self.title, self.detail, self.pointer = status, code, title, detail, pointer
+        self.status, self.code, self.title, self.detail = status, code, title, detail
+        self.pointer, self.parameter = pointer, parameter
 
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"code": self.code, "title": self.title, "detail": self.detail}
         if self.pointer:
             error["source"] = {"pointer": self.pointer}
+        elif self.parameter:
+            error["source"] = {"parameter": self.parameter}
         return {"errors": [error]}
 
 
@@ -135,6 +147,11 @@ class SimParticipant:
     beep_enabled: str = "never"
     created_at: datetime = field(default_factory=now)
     updated_at: datetime = field(default_factory=now)
+
+    @property
+    def whispering(self) -> bool:
+        # A whisper supervisor with nobody to whisper to only listens (the spec's supervisor_role).
+        return self.supervisor_role == "whisper" and bool(self.whisper_call_control_ids)
 
 
 @dataclass
