@@ -467,3 +467,46 @@ def test_list_filters_that_are_not_of_their_type_get_422_naming_the_parameter(si
         assert_matches_spec(spec_path, "get", 422, response.json())
         (error,) = response.json()["errors"]
         assert error["code"] == code and error["source"] == {"parameter": query.split("=")[0]}, error
+
+
+def test_a_participant_is_retrieved_and_updated_by_label_as_well_as_by_id(simulator, telnyx_sdk, conference):
+    cid, guest = conference["id"], conference["guest"]
+    by_id, _ = raw_call(
+        telnyx_sdk.conferences.with_raw_response.retrieve_participant,
+        guest,
+        id=cid,
+        spec_path="/conferences/{id}/participants/{participant_id}",
+        http="get",
+    )
+    label = by_id.data.label
+    assert label == "+15550002"  # the guest's caller
+    by_label, _ = raw_call(
+        telnyx_sdk.conferences.with_raw_response.retrieve_participant,
+        label,
+        id=cid,
+        spec_path="/conferences/{id}/participants/{participant_id}",
+        http="get",
+    )
+    assert by_label.data.id == by_id.data.id and by_label.data.call_control_id == guest
+    updated, _ = raw_call(
+        telnyx_sdk.conferences.with_raw_response.update_participant,
+        label,
+        id=cid,
+        soft_end_conference_on_exit=True,
+        spec_path="/conferences/{id}/participants/{participant_id}",
+        http="patch",
+    )
+    assert updated.data.call_control_id == guest and updated.data.soft_end_conference_on_exit is True
+    telnyx_sdk.conferences.update_participant(label, id=cid, soft_end_conference_on_exit=False)
+    # The same caller again on another leg: the label now means the leg in the conference.
+    telnyx_sdk.conferences.actions.leave(cid, call_control_id=guest)
+    again = simulator.call("+15550002", "+15550100")["call_control_id"]
+    telnyx_sdk.conferences.actions.join(cid, call_control_id=again)
+    assert telnyx_sdk.conferences.retrieve_participant(label, id=cid).data.call_control_id == again
+    expect_error(
+        lambda: telnyx_sdk.conferences.retrieve_participant("+15559999", id=cid),
+        "/conferences/{id}/participants/{participant_id}",
+        404,
+        "10005",
+        "get",
+    )

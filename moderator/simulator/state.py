@@ -149,6 +149,11 @@ class SimParticipant:
     updated_at: datetime = field(default_factory=now)
 
     @property
+    def label(self) -> str:
+        # The spec's join request carries no label: the simulator labels a participant with its caller.
+        return self.call.from_number
+
+    @property
     def whispering(self) -> bool:
         # A whisper supervisor with nobody to whisper to only listens (the spec's supervisor_role).
         return self.supervisor_role == "whisper" and bool(self.whisper_call_control_ids)
@@ -757,22 +762,24 @@ class TelnyxState:
             "end_conference_on_exit": participant.end_conference_on_exit,
             "soft_end_conference_on_exit": participant.soft_end_conference_on_exit,
             "id": participant.id,
-            "label": participant.call.from_number,
+            "label": participant.label,
             "muted": participant.muted,
             "on_hold": participant.on_hold,
             "status": participant.status,
             "whisper_call_control_ids": list(participant.whisper_call_control_ids),
         }
 
-    def find_participant(self, conference_id: str, participant_id: str) -> SimParticipant:
+    def find_participant(self, conference_id: str, participant_ref: str) -> SimParticipant:
+        """By id (or call control id, or call leg id), else by label ("by their ID or label", the spec).
+        Labels can repeat: the participant still in the conference, the latest, is the one meant."""
         conference = self.conference(conference_id, active=False)
-        for participant in conference.participants.values():
-            if participant_id in (
-                participant.id,
-                participant.call.call_control_id,
-                participant.call.call_leg_id,
-            ):
+        participants = list(conference.participants.values())
+        for participant in participants:
+            if participant_ref in (participant.id, participant.call.call_control_id, participant.call.call_leg_id):
                 return participant
+        labelled = [p for p in participants if p.label == participant_ref]
+        if labelled:
+            return max(labelled, key=lambda p: (p.status != "left", p.created_at))
         raise not_found("participant")
 
     def update_participant(
