@@ -116,9 +116,17 @@ class SimCall:
             "connection_id": CONNECTION_ID,
         }
 
+    def event_ids(self) -> dict[str, Any]:
+        """The ids every webhook about this call carries, with the client_state a command last gave it
+        ("add state to every subsequent webhook"); none until one does (the spec's field is a string)."""
+        if self.client_state is None:
+            return self.ids()
+        return {**self.ids(), "client_state": self.client_state}
+
     def as_dict(self) -> dict[str, Any]:
         return {
             **self.ids(),
+            "client_state": self.client_state,
             "from": self.from_number,
             "to": self.to_number,
             "direction": self.direction,
@@ -375,7 +383,7 @@ class TelnyxState:
             call.client_state = client_state
 
     def participant_payload(self, participant: SimParticipant) -> dict[str, Any]:
-        return {**participant.call.ids(), "conference_id": participant.conference_id}
+        return {**participant.call.event_ids(), "conference_id": participant.conference_id}
 
     # --- phone side ---------------------------------------------------------------------------
 
@@ -394,7 +402,7 @@ class TelnyxState:
         self.emit(
             "call.initiated",
             {
-                **call.ids(),
+                **call.event_ids(),
                 "from": from_number,
                 "to": to_number,
                 "direction": direction,
@@ -417,7 +425,7 @@ class TelnyxState:
         self.emit(
             "call.answered",
             {
-                **call.ids(),
+                **call.event_ids(),
                 "from": call.from_number,
                 "to": call.to_number,
                 "direction": call.direction,
@@ -438,7 +446,7 @@ class TelnyxState:
         self.emit(
             "call.hangup",
             {
-                **call.ids(),
+                **call.event_ids(),
                 "from": call.from_number,
                 "to": call.to_number,
                 "hangup_cause": cause,
@@ -456,7 +464,7 @@ class TelnyxState:
             )
         self.emit(
             "conference.floor.changed",
-            {**call.ids(), "conference_id": call.conference_id, "occurred_at": iso(now())},
+            {**call.event_ids(), "conference_id": call.conference_id, "occurred_at": iso(now())},
         )
 
     # --- call commands ------------------------------------------------------------------------
@@ -512,7 +520,7 @@ class TelnyxState:
         self.emit(
             "call.enqueued",
             {
-                **call.ids(),
+                **call.event_ids(),
                 "queue": name,
                 "current_position": len(queue.calls),
                 "queue_avg_wait_time_secs": queue.average_wait(),
@@ -548,7 +556,7 @@ class TelnyxState:
         self.emit(
             "call.dequeued",
             {
-                **call.ids(),
+                **call.event_ids(),
                 "queue": queue.name,
                 "queue_position": index + 1,
                 "reason": reason,
@@ -596,7 +604,7 @@ class TelnyxState:
         self.conferences[conference.id] = conference
         self._set_client_state(call, body.client_state)
         self.emit(
-            "conference.created", {**call.ids(), "conference_id": conference.id, "occurred_at": iso(now())}
+            "conference.created", {**call.event_ids(), "conference_id": conference.id, "occurred_at": iso(now())}
         )
         self._join(
             conference,
@@ -714,7 +722,7 @@ class TelnyxState:
         self.emit(
             "conference.ended",
             {
-                **conference.creator.ids(),
+                **conference.creator.event_ids(),
                 "conference_id": conference.id,
                 # The resource says ended_via_api, but the webhook's reason enum (all_left, host_left,
                 # time_exceeded) has no such value: when the API ends it, everybody has left.
@@ -984,7 +992,7 @@ class TelnyxState:
             "wav": f"{base}.wav" if recording.format == "wav" else None,
         }
         payload = {
-            **conference.creator.ids(),
+            **conference.creator.event_ids(),
             "conference_id": conference.id,
             "channels": recording.channels,
             "format": recording.format,
