@@ -510,3 +510,22 @@ def test_a_participant_is_retrieved_and_updated_by_label_as_well_as_by_id(simula
         "10005",
         "get",
     )
+
+
+def test_join_leave_and_update_refuse_an_unknown_conference_with_422_as_their_spec_lists_no_404(
+    simulator, telnyx_sdk
+):
+    leg = simulator.call()["call_control_id"]
+    actions = telnyx_sdk.conferences.actions
+    for name, action in (
+        ("join", lambda: actions.join("no-such-conference", call_control_id=leg)),
+        ("leave", lambda: actions.leave("no-such-conference", call_control_id=leg)),
+        ("update", lambda: actions.update("no-such-conference", call_control_id=leg, supervisor_role="none")),
+    ):
+        error = expect_error(
+            action,
+            f"/conferences/{{id}}/actions/{name}",
+            422,
+            "90058",
+        )
+        assert error["title"] == "Invalid conference_id"

@@ -351,10 +351,10 @@ class TelnyxState:
             )
         return call
 
-    def conference(self, conference_id: str, *, active: bool = True) -> SimConference:
+    def conference(self, conference_id: str, *, active: bool = True, unknown_status: int = 404) -> SimConference:
         conference = self.conferences.get(conference_id)
         if conference is None:
-            raise conference_not_found()
+            raise conference_not_found(unknown_status)
         if active and not conference.active:
             raise conference_ended()
         return conference
@@ -620,7 +620,8 @@ class TelnyxState:
             self._end(conference, "time_exceeded")
 
     def join(self, conference_ref: str, body: bodies.Join) -> dict[str, Any]:
-        conference = self.conference(conference_ref)
+        # The spec gives join no 404: an unknown conference is refused with a 422, code 90058 as elsewhere.
+        conference = self.conference(conference_ref, unknown_status=422)
         call = self.call(body.call_control_id)
         action = "join:" + call.call_control_id
         if self.repeated(conference.id, action, body.command_id):
@@ -668,7 +669,8 @@ class TelnyxState:
         self.emit("conference.participant.joined", self.participant_payload(participant))
 
     def leave(self, conference_ref: str, body: bodies.Leave) -> dict[str, Any]:
-        conference = self.conference(conference_ref)
+        # The spec gives leave no 404: an unknown conference is refused with a 422, code 90058 as elsewhere.
+        conference = self.conference(conference_ref, unknown_status=422)
         call = self.call(body.call_control_id)
         action = "leave:" + call.call_control_id
         if self.repeated(conference.id, action, body.command_id):
@@ -815,7 +817,8 @@ class TelnyxState:
         return OK
 
     def update(self, conference_id: str, body: bodies.Update) -> dict[str, Any]:
-        conference = self.conference(conference_id)
+        # The spec gives update no 404: an unknown conference is refused with a 422, code 90058 as elsewhere.
+        conference = self.conference(conference_id, unknown_status=422)
         (participant,) = self.participants(conference, [body.call_control_id])
         action = "update:" + participant.call.call_control_id
         if self.repeated(conference.id, action, body.command_id):
