@@ -115,8 +115,26 @@ async def telnyx_middleware(request: web.Request, handler) -> web.StreamResponse
         response = await handler(request)
     except ApiError as error:
         response = error_response(error)
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as error:
+        response = not_simulated(request, error)
     entry["status"] = response.status
     return response
+
+
+def not_simulated(request: web.Request, error: web.HTTPException) -> web.Response:
+    """A path or method the simulator does not serve answers in Telnyx's JSON error shape too."""
+    if isinstance(error, web.HTTPNotFound):
+        return error_response(not_found("resource or URL"))
+    return web.json_response(
+        ApiError(
+            405,
+            "10015",
+            "Bad Request",
+            f"The simulator does not simulate {request.method} {request.path}.",
+        ).body(),
+        status=405,
+        headers={"Allow": error.headers.get("Allow", "")},
+    )
 
 
 def malformed(detail: str) -> ApiError:
