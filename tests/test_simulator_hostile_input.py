@@ -209,3 +209,18 @@ def test_paths_and_methods_the_simulator_does_not_serve_answer_in_telnyxs_json_e
         assert not_served.status_code == 405 and "GET" in not_served.headers["allow"]
         assert not_served.headers["content-type"].startswith("application/json")
         assert not_served.json()["errors"][0]["detail"] == "The simulator does not simulate POST /v2/queues."
+
+
+def test_the_phone_side_refuses_bad_bodies_with_400_not_500(simulator):
+    with httpx.Client(base_url=simulator.url, timeout=5) as sim:
+        for path in ("/sim/calls", "/sim/calls/inbound", "/sim/faults"):
+            for content in (NOT_UTF8, b"[1]", b"{not json"):
+                answer = sim.post(path, content=content)
+                assert answer.status_code == 400 and "error" in answer.json(), (path, content, answer.text)
+        for fault in ({"path": "/v2/*", "status": "abc"}, {"path": "/v2/*", "times": [1]}, {"path": 5},
+                      {"path": "/v2/*", "mode": "explode"}, {"path": "/v2/*", "delay": -1}):  # fmt: skip
+            answer = sim.post("/sim/faults", json=fault)
+            assert answer.status_code == 400, (fault, answer.text)
+        accepted = sim.post("/sim/faults", json={"path": "/v2/queues", "status": "503", "code": 90001})
+        assert accepted.status_code == 201 and accepted.json()["code"] == "90001"
+    assert simulator.sim_state()["calls"] == []

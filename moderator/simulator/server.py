@@ -24,9 +24,10 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
+from pydantic import BaseModel, Field, ValidationError
 
 from moderator.simulator import bodies
 from moderator.simulator.state import ApiError, TelnyxState, iso, not_found, now
@@ -146,22 +147,29 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-async def json_body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
+def json_object(raw: bytes) -> dict[str, Any]:
+    """The body as a JSON object ({} when empty); ValueError saying what is wrong with it otherwise."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise malformed("The request body is not valid UTF-8.") from None
+        raise ValueError("The request body is not valid UTF-8.") from None
     if not text.strip():
         return {}
     try:
         # NaN and Infinity are not JSON; a deeply nested document must not reach the recursion limit.
         body = json.loads(text, parse_constant=_no_constant)
     except (ValueError, RecursionError):
-        raise malformed("The request body is not valid JSON.") from None
+        raise ValueError("The request body is not valid JSON.") from None
     if not isinstance(body, dict):
-        raise malformed("The request body must be a JSON object.")
+        raise ValueError("The request body must be a JSON object.")
     return body
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        return json_object(await request.read())
+    except ValueError as error:
+        raise malformed(str(error)) from None
 
 
 # --- query parameters: declared per endpoint, refused with the parameter named ---------------------
@@ -333,18 +341,15 @@ async def retrieve_queue_call(request: web.Request) -> web.Response:
 # --- /sim/ ----------------------------------------------------------------------------------------
 
 
+def sim_refusal(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
+
+
 async def sim_body(request: web.Request) -> dict[str, Any]:
     try:
-        body = await request.json()
-    except ValueError:
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": "body is not JSON"}), content_type="application/json"
-        ) from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": "body must be an object"}), content_type="application/json"
-        )
-    return body
+        return json_object(await request.read())
+    except ValueError as error:
+        raise sim_refusal(str(error)) from None
 
 
 def _new_call(answer: bool) -> Handler:
@@ -388,24 +393,31 @@ async def sim_state(request: web.Request) -> web.Response:
     return web.json_response(snapshot)
 
 
+class FaultBody(BaseModel):
+    """POST /sim/faults (a test control, so lax: "500" is 500)."""
+
+    path: str
+    method: str = "*"
+    mode: Literal["error", "timeout", "disconnect"] = "error"
+    status: Annotated[int, Field(ge=100, le=599)] = 500
+    code: str | int | None = None
+    title: str | None = None
+    detail: str = "Simulated failure."
+    times: Annotated[int, Field(ge=0)] = 1
+    delay: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 30.0
+
+
 async def sim_add_fault(request: web.Request) -> web.Response:
-    body = await sim_body(request)
-    mode = body.get("mode", "error")
-    if mode not in ("error", "timeout", "disconnect") or not isinstance(body.get("path"), str):
-        return web.json_response(
-            {"error": "path is required; mode is error, timeout or disconnect"}, status=400
-        )
-    status = int(body.get("status", 500))
+    try:
+        body = FaultBody.model_validate(await sim_body(request))
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        where = "/".join(str(part) for part in first["loc"])
+        return web.json_response({"error": f"{where}: {first['msg']}"}, status=400)
     fault = {
-        "path": body["path"],
-        "method": body.get("method", "*"),
-        "mode": mode,
-        "status": status,
-        "code": str(body.get("code", "90000" if status >= 500 else "10005")),
-        "title": body.get("title", "Internal server error" if status >= 500 else "Request refused"),
-        "detail": body.get("detail", "Simulated failure."),
-        "times": int(body.get("times", 1)),
-        "delay": float(body.get("delay", 30.0)),
+        **body.model_dump(),
+        "code": str(body.code) if body.code is not None else "90000" if body.status >= 500 else "10005",
+        "title": body.title or ("Internal server error" if body.status >= 500 else "Request refused"),
     }
     request.app[FAULTS].append(fault)
     return web.json_response(fault, status=201)
