@@ -343,3 +343,189 @@ def test_injected_faults(simulator, telnyx_sdk, conference):
         telnyx_sdk.conferences.actions.stop(cid)
     assert len(simulator.requests_to("/actions/mute")) == 2
     assert [r.get("fault") for r in simulator.requests_to("/actions/stop")] == ["disconnect"]
+
+
+def test_the_demo_scenario_drives_the_state_machine_with_valid_bodies():
+    from moderator.simulator.scenario import DemoScenario
+    from moderator.simulator.state import ApiError, TelnyxState
+
+    events: list[str] = []
+    state = TelnyxState(lambda event_type, payload: events.append(event_type), lambda delay, callback: None)
+    for dial_in in ([], ["+15550101"]):
+        scenario = DemoScenario(state, seed=7, dial_in_numbers=dial_in)
+        for _ in range(500):
+            try:
+                scenario.step()
+            except ApiError:  # refusals (a full queue, a left leg) are part of the demo
+                pass
+    assert "conference.created" in events and "call.enqueued" in events and "conference.playback.started" in events
+
+
+def by_id_or_name_actions() -> set[str]:
+    """The conference actions whose path parameter the spec describes as "by id or name"."""
+    from tests.openapi_contract import spec
+
+    actions = set()
+    for path, methods in spec()["paths"].items():
+        if path.startswith("/conferences/{id}/actions/"):
+            (parameter,) = methods["post"]["parameters"]
+            if "by id or name" in parameter["description"]:
+                actions.add(path.rsplit("/", 1)[-1])
+    return actions
+
+
+def test_conference_actions_documented_by_id_or_name_accept_the_live_conference_name(
+    simulator, telnyx_sdk, conference
+):
+    name, actions = "Weekly sync", telnyx_sdk.conferences.actions
+    assert by_id_or_name_actions() == {
+        "hold", "unhold", "mute", "unmute", "join", "leave", "play", "stop", "speak", "update",
+        "record_start", "record_pause", "record_resume", "record_stop",
+    }  # fmt: skip
+    raw_call(actions.with_raw_response.mute, name, call_control_ids=[conference["guest"]],
+             spec_path="/conferences/{id}/actions/mute")  # fmt: skip
+    assert participants(simulator, conference["id"])[conference["guest"]]["muted"] is True
+    actions.unmute(name)
+    actions.hold(name, call_control_ids=[conference["guest"]])
+    actions.unhold(name, call_control_ids=[conference["guest"]])
+    actions.update(name, call_control_id=conference["host"], supervisor_role="monitor")
+    actions.play(name, audio_url="https://example.com/a.mp3")
+    actions.stop(name)
+    actions.speak(name, payload="Hello", voice="female")
+    actions.record_start(name, format="wav")
+    actions.record_pause(name)
+    actions.record_resume(name)
+    actions.record_stop(name)
+    third = simulator.call("+15550003", "+15550100")["call_control_id"]
+    actions.join(name, call_control_id=third)
+    actions.leave(name, call_control_id=third)
+    legs = participants(simulator, conference["id"])
+    assert legs[third]["status"] == "left" and legs[conference["host"]]["supervisor_role"] == "monitor"
+    (conf,) = simulator.sim_state()["conferences"]
+    assert conf["recordings"][0]["format"] == "wav"
+    # end, send_dtmf and gather_using_audio take the id only ("Uniquely identifies the conference").
+    for refused, action in (
+        (lambda: actions.end_conference(name), "end"),
+        (lambda: actions.send_dtmf(name, digits="1"), "send_dtmf"),
+        (lambda: actions.gather_dtmf_audio(name, call_control_id=conference["guest"]), "gather_using_audio"),
+    ):
+        expect_error(refused, f"/conferences/{{id}}/actions/{action}", 404, "90058")
+
+
+def test_a_name_means_the_live_conference_of_that_name_not_an_ended_one(simulator, telnyx_sdk, conference):
+    actions = telnyx_sdk.conferences.actions
+    actions.end_conference(conference["id"])
+    expect_error(lambda: actions.mute("Weekly sync"), "/conferences/{id}/actions/mute", 404, "90058")
+    host = simulator.call("+15550009", "+15550100")["call_control_id"]
+    again = telnyx_sdk.conferences.create(call_control_id=host, name="Weekly sync").data
+    actions.mute("Weekly sync")
+    assert participants(simulator, again.id)[host]["muted"] is True
+
+
+def test_list_participants_filters_by_muted_on_hold_and_whispering(simulator, telnyx_sdk, conference):
+    cid, host, guest = conference["id"], conference["host"], conference["guest"]
+    supervisor = simulator.call("+15550005", "+15550100")["call_control_id"]
+    monitor = simulator.call("+15550006", "+15550100")["call_control_id"]
+    actions = telnyx_sdk.conferences.actions
+    actions.join(cid, call_control_id=supervisor, supervisor_role="whisper", whisper_call_control_ids=[guest])
+    # A whisper supervisor with nobody to whisper to only listens: not whispering.
+    actions.join(cid, call_control_id=monitor, supervisor_role="whisper")
+    actions.mute(cid, call_control_ids=[guest])
+    actions.hold(cid, call_control_ids=[host])
+
+    def listed(**filters) -> set[str]:
+        page, _ = raw_call(
+            telnyx_sdk.conferences.with_raw_response.list_participants,
+            cid,
+            filter=filters,
+            spec_path="/conferences/{conference_id}/participants",
+            http="get",
+        )
+        return {p.call_control_id for p in page.data}
+
+    assert listed(whispering=True) == {supervisor}
+    assert listed(whispering=False) == {host, guest, monitor}
+    assert listed(muted=True) == {guest}
+    assert listed(on_hold=True, muted=False) == {host}
+    assert listed(on_hold=False, whispering=False) == {guest, monitor}
+
+
+def test_list_filters_that_are_not_of_their_type_get_422_naming_the_parameter(simulator, conference):
+    base = f"{simulator.base_url}/conferences"
+    headers = {"Authorization": f"Bearer {simulator.api_key}"}
+    for path, spec_path, query, code in (
+        (f"/{conference['id']}/participants", "/conferences/{conference_id}/participants", "filter[whispering]=yes",
+         "10015"),
+        (f"/{conference['id']}/participants", "/conferences/{conference_id}/participants", "region=Mars", "10032"),
+        (f"/{conference['id']}/participants", "/conferences/{conference_id}/participants", "page[size]=251", "10033"),
+        ("", "/conferences", "page[number]=%C2%B2", "10033"),  # "²", a digit to str.isdigit
+        ("", "/conferences", "page[number]=" + "9" * 5000, "10033"),
+        ("", "/conferences", "filter[status]=gone", "10032"),
+    ):  # fmt: skip
+        response = httpx.get(f"{base}{path}?{query}", headers=headers)
+        assert response.status_code == 422, (query, response.text)
+        assert_matches_spec(spec_path, "get", 422, response.json())
+        (error,) = response.json()["errors"]
+        assert error["code"] == code and error["source"] == {"parameter": query.split("=")[0]}, error
+
+
+def test_a_participant_is_retrieved_and_updated_by_label_as_well_as_by_id(simulator, telnyx_sdk, conference):
+    cid, guest = conference["id"], conference["guest"]
+    by_id, _ = raw_call(
+        telnyx_sdk.conferences.with_raw_response.retrieve_participant,
+        guest,
+        id=cid,
+        spec_path="/conferences/{id}/participants/{participant_id}",
+        http="get",
+    )
+    label = by_id.data.label
+    assert label == "+15550002"  # the guest's caller
+    by_label, _ = raw_call(
+        telnyx_sdk.conferences.with_raw_response.retrieve_participant,
+        label,
+        id=cid,
+        spec_path="/conferences/{id}/participants/{participant_id}",
+        http="get",
+    )
+    assert by_label.data.id == by_id.data.id and by_label.data.call_control_id == guest
+    updated, _ = raw_call(
+        telnyx_sdk.conferences.with_raw_response.update_participant,
+        label,
+        id=cid,
+        soft_end_conference_on_exit=True,
+        spec_path="/conferences/{id}/participants/{participant_id}",
+        http="patch",
+    )
+    assert updated.data.call_control_id == guest and updated.data.soft_end_conference_on_exit is True
+    telnyx_sdk.conferences.update_participant(label, id=cid, soft_end_conference_on_exit=False)
+    # The same caller again on another leg: the label now means the leg in the conference.
+    telnyx_sdk.conferences.actions.leave(cid, call_control_id=guest)
+    again = simulator.call("+15550002", "+15550100")["call_control_id"]
+    telnyx_sdk.conferences.actions.join(cid, call_control_id=again)
+    assert telnyx_sdk.conferences.retrieve_participant(label, id=cid).data.call_control_id == again
+    expect_error(
+        lambda: telnyx_sdk.conferences.retrieve_participant("+15559999", id=cid),
+        "/conferences/{id}/participants/{participant_id}",
+        404,
+        "10005",
+        "get",
+    )
+
+
+def test_join_leave_and_update_refuse_an_unknown_conference_with_422_as_their_spec_lists_no_404(
+    simulator, telnyx_sdk
+):
+    leg = simulator.call()["call_control_id"]
+    actions = telnyx_sdk.conferences.actions
+    for name, action in (
+        ("join", lambda: actions.join("no-such-conference", call_control_id=leg)),
+        ("leave", lambda: actions.leave("no-such-conference", call_control_id=leg)),
+        ("update", lambda: actions.update("no-such-conference", call_control_id=leg, supervisor_role="none")),
+    ):
+        error = expect_error(
+            action,
+            f"/conferences/{{id}}/actions/{name}",
+            422,
+            "90058",
+        )
+        assert error["title"] == "Invalid conference_id"

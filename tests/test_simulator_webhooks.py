@@ -4,6 +4,7 @@ after a 2xx — and, end to end, a conference life run with only the public SDK 
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -165,7 +166,8 @@ def test_a_2xx_is_never_retried():
     with receiving(plan={"call.initiated": [204], "call.answered": [202]}) as receiver, running_simulator(receiver.url, backoff=0.05) as sim:
         one_call(sim)
         time.sleep(0.3)  # longer than any backoff: a retry would have arrived
-    assert [d["data"]["event_type"] for d in receiver.documents()] == ["call.initiated", "call.answered"]
+    # Deliveries run concurrently, so the two may arrive in either order: each must arrive once.
+    assert sorted(d["data"]["event_type"] for d in receiver.documents()) == ["call.answered", "call.initiated"]
     assert all(d["meta"]["attempt"] == 1 for d in receiver.documents())
 
 
@@ -223,3 +225,59 @@ def wait_for(dashboard, conference_id: str, condition, timeout: float = 15.0) ->
         if time.monotonic() > deadline:
             raise AssertionError(f"the dashboard never showed it: {response.status_code} {response.text[:800]}")
         time.sleep(0.1)
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def test_client_state_given_to_a_command_rides_on_every_later_webhook_about_that_leg():
+    with receiving() as receiver, running_simulator(receiver.url, media_seconds=0.05) as sim:
+        client = sdk(sim)
+        host = sim.call("+15550001", "+15550100")["call_control_id"]
+        caller = sim.inbound("+15550002", "+15550100")["call_control_id"]
+        waiting = sim.call("+15550003", "+15550100")["call_control_id"]
+        plain = sim.call("+15550004", "+15550100")["call_control_id"]
+        client.calls.actions.answer(caller, client_state=b64("answered"))
+        conference = client.conferences.create(call_control_id=host, name="States", client_state=b64("host")).data
+        client.conferences.actions.join(conference.id, call_control_id=caller, client_state=b64("caller"))
+        client.conferences.actions.join(conference.id, call_control_id=plain)
+        sim.talk(caller)
+        client.conferences.actions.play(conference.id, audio_url="https://example.com/a.mp3", call_control_ids=[caller])
+        time.sleep(0.2)  # the 0.05 s playback ends by itself, and reports it
+        client.conferences.actions.record_start(conference.id, format="mp3")
+        client.conferences.actions.record_stop(conference.id, client_state=b64("recorded"))
+        client.calls.actions.enqueue(waiting, queue_name="support", client_state=b64("queued"))
+        client.calls.actions.leave_queue(waiting, client_state=b64("left queue"))
+        client.calls.actions.hangup(caller, client_state=b64("bye"))
+        client.conferences.actions.end_conference(conference.id)
+        sim.wait_for_webhooks()
+
+    def states(event_type: str, leg: str) -> list[str | None]:
+        return [
+            d["data"]["payload"].get("client_state")
+            for d in receiver.attempts_of(event_type)
+            if d["data"]["payload"].get("call_control_id") == leg
+        ]
+
+    for document in receiver.documents():
+        assert_webhook_matches_spec(document)
+    assert states("call.initiated", caller) == [None]
+    assert states("call.answered", caller) == [b64("answered")]
+    assert states("conference.created", host) == [b64("host")]
+    assert states("conference.participant.joined", host) == [b64("host")]
+    assert states("conference.participant.joined", caller) == [b64("caller")]
+    assert states("conference.floor.changed", caller) == [b64("caller")]
+    assert states("conference.participant.playback.started", caller) == [b64("caller")]
+    assert states("conference.participant.playback.ended", caller) == [b64("caller")]
+    # The conference's own webhooks carry its creator's client_state, the latest given.
+    assert states("conference.recording.saved", host) == [b64("recorded")]
+    assert states("conference.ended", host) == [b64("recorded")]
+    assert states("call.enqueued", waiting) == [b64("queued")]
+    assert states("call.dequeued", waiting) == [b64("left queue")]
+    assert states("conference.participant.left", caller) == [b64("bye")]
+    assert states("call.hangup", caller) == [b64("bye")]
+    # A leg no command gave a client_state to has none in its webhooks (the field is a string, never null).
+    assert states("conference.participant.joined", plain) == [None]
+    assert all("client_state" not in d["data"]["payload"] for d in receiver.documents()
+               if d["data"]["payload"].get("call_control_id") == plain)  # fmt: skip

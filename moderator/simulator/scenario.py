@@ -7,6 +7,7 @@ import asyncio
 import logging
 import random
 
+from moderator.simulator import bodies
 from moderator.simulator.state import ApiError, SimCall, TelnyxState
 
 logger = logging.getLogger(__name__)
@@ -83,35 +84,33 @@ class DemoScenario:
             self.state.talk(self.random.choice(joined).call)
         elif roll < 0.42 and len(joined) < 8:
             call = self.direct_call()
-            self.state.join(conference.id, {"call_control_id": call.call_control_id})
+            self.state.join(conference.id, bodies.Join(call_control_id=call.call_control_id))
         elif roll < 0.50 and len(joined) > 2:
             self.state.hangup(self.random.choice(joined[1:]).call)
         elif roll < 0.56:
-            self.state.play(conference.id, {"audio_url": "https://example.com/announcement.mp3"})
+            self.state.play(conference.id, bodies.Play(audio_url="https://example.com/announcement.mp3"))
         elif roll < 0.61:
             self.state.speak(
                 conference.id,
-                {
-                    "payload": "This call is being recorded for quality purposes.",
-                    "voice": "female",
-                    "language": "en-US",
-                },
+                bodies.Speak(
+                    payload="This call is being recorded for quality purposes.", voice="female", language="en-US"
+                ),
             )
         elif roll < 0.66:
             if conference.recording:
-                self.state.record_stop(conference.id, {})
+                self.state.record_stop(conference.id, bodies.RecordStop())
             else:
-                self.state.record_start(conference.id, {"format": "mp3", "channels": "single"})
+                self.state.record_start(conference.id, bodies.RecordStart(format="mp3", channels="single"))
         elif roll < 0.76:
             call = self.direct_call()
-            self.state.enqueue(call.call_control_id, {"queue_name": QUEUE})
+            self.state.enqueue(call.call_control_id, bodies.Enqueue(queue_name=QUEUE))
         elif roll < 0.84 and self.state.queues.get(QUEUE) and self.state.queues[QUEUE].calls:
             waiting: SimCall = self.state.queues[QUEUE].calls[0][0]
-            self.state.join(conference.id, {"call_control_id": waiting.call_control_id})
+            self.state.join(conference.id, bodies.Join(call_control_id=waiting.call_control_id))
         elif roll < 0.87 and self.state.queues.get(QUEUE) and self.state.queues[QUEUE].calls:
             self.state.hangup(self.random.choice(self.state.queues[QUEUE].calls)[0])
         elif roll < 0.89 and len(live) > 2:
-            self.state.end(conference.id, {})
+            self.state.end(conference.id, bodies.End())
 
     def start_conference(self) -> None:
         name = ROOM_NAMES[self._names % len(ROOM_NAMES)]
@@ -119,10 +118,10 @@ class DemoScenario:
         if any(c.name == name for c in self.live()):
             name = f"{name} {self._names}"
         host = self.direct_call()
-        created = self.state.create_conference({"call_control_id": host.call_control_id, "name": name})
+        created = self.state.create_conference(bodies.CreateConference(call_control_id=host.call_control_id, name=name))
         for _ in range(self.random.randint(1, 3)):
             call = self.direct_call()
-            self.state.join(created["data"]["id"], {"call_control_id": call.call_control_id})
+            self.state.join(created["data"]["id"], bodies.Join(call_control_id=call.call_control_id))
 
     def dial_in_step(self) -> None:
         """Dial-in mode: callers ring the room numbers; the dashboard answers and routes them."""

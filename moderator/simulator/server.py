@@ -21,12 +21,15 @@ import asyncio
 import fnmatch
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
+from pydantic import BaseModel, Field, ValidationError
 
+from moderator.simulator import bodies
 from moderator.simulator.state import ApiError, TelnyxState, iso, not_found, now
 from moderator.simulator.webhooks import DeliveryOptions, WebhookSender
 
@@ -71,12 +74,13 @@ async def telnyx_middleware(request: web.Request, handler) -> web.StreamResponse
     """For /v2/: log the request, apply injected faults, check the bearer key, map ApiError."""
     if not request.path.startswith("/v2/"):
         return await handler(request)
-    body_text = await request.text()
+    raw = await request.read()
     entry = {
         "method": request.method,
         "path": request.path,
         "query": dict(request.query),
-        "body": body_text[:4000],
+        # Logged even when it is not UTF-8 (json_body refuses such a body, the log must not fail on it).
+        "body": raw[:4000].decode("utf-8", errors="replace"),
         "at": iso(now()),
     }
     request.app[REQUESTS].append(entry)
@@ -112,41 +116,112 @@ async def telnyx_middleware(request: web.Request, handler) -> web.StreamResponse
         response = await handler(request)
     except ApiError as error:
         response = error_response(error)
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as error:
+        response = not_simulated(request, error)
     entry["status"] = response.status
     return response
 
 
-async def json_body(request: web.Request) -> dict[str, Any]:
-    text = await request.text()
+def not_simulated(request: web.Request, error: web.HTTPException) -> web.Response:
+    """A path or method the simulator does not serve answers in Telnyx's JSON error shape too."""
+    if isinstance(error, web.HTTPNotFound):
+        return error_response(not_found("resource or URL"))
+    return web.json_response(
+        ApiError(
+            405,
+            "10015",
+            "Bad Request",
+            f"The simulator does not simulate {request.method} {request.path}.",
+        ).body(),
+        status=405,
+        headers={"Allow": error.headers.get("Allow", "")},
+    )
+
+
+def malformed(detail: str) -> ApiError:
+    # Telnyx's code for a request that is not well-formed; 422, the status the spec gives every refusal.
+    return ApiError(422, "10015", "Bad Request", detail)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """The body as a JSON object ({} when empty); ValueError saying what is wrong with it otherwise."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("The request body is not valid UTF-8.") from None
     if not text.strip():
         return {}
     try:
-        body = json.loads(text)
-    except ValueError:
-        raise ApiError(400, "10002", "Invalid request", "The request body is not valid JSON.") from None
+        # NaN and Infinity are not JSON; a deeply nested document must not reach the recursion limit.
+        body = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        raise ValueError("The request body is not valid JSON.") from None
     if not isinstance(body, dict):
-        raise ApiError(400, "10002", "Invalid request", "The request body must be a JSON object.")
+        raise ValueError("The request body must be a JSON object.")
     return body
 
 
-def page(request: web.Request, items: list[Any]) -> dict[str, Any]:
-    def number(names: tuple[str, ...], default: int) -> int:
-        for name in names:
-            value = request.query.get(name)
-            if value is not None:
-                if not value.isdigit() or int(value) < 1:
-                    raise ApiError(
-                        422,
-                        "10033",
-                        "Value outside of range",
-                        f"{name} must be a positive integer",
-                        pointer=f"/{name}",
-                    )
-                return int(value)
-        return default
+async def json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        return json_object(await request.read())
+    except ValueError as error:
+        raise malformed(str(error)) from None
 
-    page_number = number(("page[number]", "page_number"), 1)
-    page_size = min(number(("page[size]", "page_size"), 20), 250)
+
+# --- query parameters: declared per endpoint, refused with the parameter named ---------------------
+
+REGIONS = ("Australia", "Europe", "Middle East", "US")
+_DIGITS = re.compile(r"[0-9]{1,9}")  # ASCII digits only ("²".isdigit() is true), and no 5,000-digit ints
+
+
+def query_int(request: web.Request, names: tuple[str, ...], default: int, high: int) -> int:
+    for name in names:
+        value = request.query.get(name)
+        if value is not None:
+            if not _DIGITS.fullmatch(value) or not 1 <= int(value) <= high:
+                raise ApiError(
+                    422,
+                    "10033",
+                    "Value outside of range",
+                    f"{name} must be an integer from 1 to {high}",
+                    parameter=name,
+                )
+            return int(value)
+    return default
+
+
+def query_bool(request: web.Request, name: str) -> bool | None:
+    value = request.query.get(name)
+    if value is None:
+        return None
+    if value not in ("true", "false"):
+        raise ApiError(422, "10015", f"Invalid value for {name}", f"{name} must be true or false", parameter=name)
+    return value == "true"
+
+
+def query_enum(request: web.Request, name: str, values: tuple[str, ...]) -> str | None:
+    value = request.query.get(name)
+    if value is not None and value not in values:
+        raise ApiError(
+            422,
+            "10032",
+            "Invalid enumerated value",
+            f"{name} must be one of {', '.join(values)}",
+            parameter=name,
+        )
+    return value
+
+
+def page(request: web.Request, items: list[Any]) -> dict[str, Any]:
+    """Telnyx's page[number] and page[size] (page[limit] is another name for the size; page[after] and
+    page[before] are cursors of other endpoints, ignored here); the flat page_number and page_size that
+    the SDK sends too."""
+    page_number = query_int(request, ("page[number]", "page_number"), 1, 10**9)
+    page_size = query_int(request, ("page[size]", "page_size", "page[limit]"), 20, 250)
     total_pages = max(1, -(-len(items) // page_size))
     start = (page_number - 1) * page_size
     return {
@@ -163,13 +238,24 @@ def page(request: web.Request, items: list[Any]) -> dict[str, Any]:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def command(method_name: str, *, key: str = "id", flag: tuple[str, bool] | None = None) -> Handler:
-    """A POST action that calls one TelnyxState method with the path id and the JSON body."""
+def command(
+    method_name: str,
+    model: type[bodies.Body],
+    *,
+    key: str = "id",
+    flag: tuple[str, bool] | None = None,
+    by_name: bool = False,
+) -> Handler:
+    """A POST action: the JSON body validated as `model` (nothing else happens when it is refused), then
+    one TelnyxState method called with the path id and the validated body. With `by_name`, the path may
+    name a live conference instead of giving its id."""
 
     async def handle(request: web.Request) -> web.Response:
         state = request.app[STATE]
-        body = await json_body(request)
+        body = bodies.parse(model, await json_body(request))
         target = request.match_info[key]
+        if by_name:
+            target = state.conference_id_of(target)
         if flag:
             result = state.set_flag(target, body, *flag)
         else:
@@ -181,21 +267,15 @@ def command(method_name: str, *, key: str = "id", flag: tuple[str, bool] | None 
 
 async def list_conferences(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    status = request.query.get("filter[status]")
-    if status and status not in ("init", "in_progress", "completed"):
-        raise ApiError(
-            422,
-            "10032",
-            "Invalid enumerated value",
-            "filter[status] must be init, in_progress or completed",
-            pointer="/filter[status]",
-        )
+    query_enum(request, "region", REGIONS)
+    status = query_enum(request, "filter[status]", ("init", "in_progress", "completed"))
     conferences = state.list_conferences(request.query.get("filter[name]"), status)
     return web.json_response(page(request, [c.as_dict() for c in conferences]))
 
 
 async def create_conference(request: web.Request) -> web.Response:
-    return web.json_response(request.app[STATE].create_conference(await json_body(request)))
+    body = bodies.parse(bodies.CreateConference, await json_body(request))
+    return web.json_response(request.app[STATE].create_conference(body))
 
 
 async def retrieve_conference(request: web.Request) -> web.Response:
@@ -204,13 +284,16 @@ async def retrieve_conference(request: web.Request) -> web.Response:
 
 
 async def list_participants(request: web.Request) -> web.Response:
+    """The spec's filters: filter[muted], filter[on_hold] and filter[whispering] (booleans), region."""
     state = request.app[STATE]
+    query_enum(request, "region", REGIONS)
+    wanted = {name: query_bool(request, f"filter[{name}]") for name in ("muted", "on_hold", "whispering")}
     conference = state.conference(request.match_info["id"], active=False)
-    participants = list(conference.participants.values())
-    for key, attribute in (("filter[muted]", "muted"), ("filter[on_hold]", "on_hold")):
-        if key in request.query:
-            wanted = request.query[key] == "true"
-            participants = [p for p in participants if getattr(p, attribute) is wanted]
+    participants = [
+        p
+        for p in conference.participants.values()
+        if all(value is None or getattr(p, attribute) is value for attribute, value in wanted.items())
+    ]
     return web.json_response(page(request, [state.participant_dict(p, conference) for p in participants]))
 
 
@@ -222,9 +305,8 @@ async def retrieve_participant(request: web.Request) -> web.Response:
 
 async def update_participant(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    participant = state.update_participant(
-        request.match_info["id"], request.match_info["participant_id"], await json_body(request)
-    )
+    body = bodies.parse(bodies.UpdateParticipant, await json_body(request))
+    participant = state.update_participant(request.match_info["id"], request.match_info["participant_id"], body)
     return web.json_response({"data": state.single_participant_dict(participant)})
 
 
@@ -259,18 +341,15 @@ async def retrieve_queue_call(request: web.Request) -> web.Response:
 # --- /sim/ ----------------------------------------------------------------------------------------
 
 
+def sim_refusal(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
+
+
 async def sim_body(request: web.Request) -> dict[str, Any]:
     try:
-        body = await request.json()
-    except ValueError:
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": "body is not JSON"}), content_type="application/json"
-        ) from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": "body must be an object"}), content_type="application/json"
-        )
-    return body
+        return json_object(await request.read())
+    except ValueError as error:
+        raise sim_refusal(str(error)) from None
 
 
 def _new_call(answer: bool) -> Handler:
@@ -314,24 +393,31 @@ async def sim_state(request: web.Request) -> web.Response:
     return web.json_response(snapshot)
 
 
+class FaultBody(BaseModel):
+    """POST /sim/faults (a test control, so lax: "500" is 500)."""
+
+    path: str
+    method: str = "*"
+    mode: Literal["error", "timeout", "disconnect"] = "error"
+    status: Annotated[int, Field(ge=100, le=599)] = 500
+    code: str | int | None = None
+    title: str | None = None
+    detail: str = "Simulated failure."
+    times: Annotated[int, Field(ge=0)] = 1
+    delay: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 30.0
+
+
 async def sim_add_fault(request: web.Request) -> web.Response:
-    body = await sim_body(request)
-    mode = body.get("mode", "error")
-    if mode not in ("error", "timeout", "disconnect") or not isinstance(body.get("path"), str):
-        return web.json_response(
-            {"error": "path is required; mode is error, timeout or disconnect"}, status=400
-        )
-    status = int(body.get("status", 500))
+    try:
+        body = FaultBody.model_validate(await sim_body(request))
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        where = "/".join(str(part) for part in first["loc"])
+        return web.json_response({"error": f"{where}: {first['msg']}"}, status=400)
     fault = {
-        "path": body["path"],
-        "method": body.get("method", "*"),
-        "mode": mode,
-        "status": status,
-        "code": str(body.get("code", "90000" if status >= 500 else "10005")),
-        "title": body.get("title", "Internal server error" if status >= 500 else "Request refused"),
-        "detail": body.get("detail", "Simulated failure."),
-        "times": int(body.get("times", 1)),
-        "delay": float(body.get("delay", 30.0)),
+        **body.model_dump(),
+        "code": str(body.code) if body.code is not None else "90000" if body.status >= 500 else "10005",
+        "title": body.title or ("Internal server error" if body.status >= 500 else "Request refused"),
     }
     request.app[FAULTS].append(fault)
     return web.json_response(fault, status=201)
@@ -376,33 +462,37 @@ def create_app(sender: WebhookSender, config: SimulatorConfig) -> web.Applicatio
 
     app.on_cleanup.append(close_sender)
 
+    # The spec's path parameter of these says "by id or name"; end, gather_using_audio and send_dtmf
+    # ("Uniquely identifies the conference", a uuid) take the id only.
     conference_actions = {
-        "join": command("join"),
-        "leave": command("leave"),
-        "end": command("end"),
-        "hold": command("", flag=("on_hold", True)),
-        "unhold": command("", flag=("on_hold", False)),
-        "mute": command("", flag=("muted", True)),
-        "unmute": command("", flag=("muted", False)),
-        "play": command("play"),
-        "stop": command("stop"),
-        "speak": command("speak"),
-        "record_start": command("record_start"),
-        "record_pause": command("record_pause"),
-        "record_resume": command("record_resume"),
-        "record_stop": command("record_stop"),
-        "send_dtmf": command("send_dtmf"),
-        "gather_using_audio": command("gather_using_audio"),
-        "update": command("update"),
+        "join": command("join", bodies.Join, by_name=True),
+        "leave": command("leave", bodies.Leave, by_name=True),
+        "end": command("end", bodies.End),
+        "hold": command("", bodies.Hold, flag=("on_hold", True), by_name=True),
+        "unhold": command("", bodies.Unhold, flag=("on_hold", False), by_name=True),
+        "mute": command("", bodies.Targets, flag=("muted", True), by_name=True),
+        "unmute": command("", bodies.Targets, flag=("muted", False), by_name=True),
+        "play": command("play", bodies.Play, by_name=True),
+        "stop": command("stop", bodies.Targets, by_name=True),
+        "speak": command("speak", bodies.Speak, by_name=True),
+        "record_start": command("record_start", bodies.RecordStart, by_name=True),
+        "record_pause": command("record_pause", bodies.Recording, by_name=True),
+        "record_resume": command("record_resume", bodies.Recording, by_name=True),
+        "record_stop": command("record_stop", bodies.RecordStop, by_name=True),
+        "send_dtmf": command("send_dtmf", bodies.SendDtmf),
+        "gather_using_audio": command("gather_using_audio", bodies.GatherUsingAudio),
+        "update": command("update", bodies.Update, by_name=True),
     }
+
+    def call_command(name: str, model: type[bodies.Body]) -> Handler:
+        return command(name, model, key="call_control_id")
+
     routes = [
-        web.post("/v2/calls/{call_control_id}/actions/answer", command("answer", key="call_control_id")),
+        web.post("/v2/calls/{call_control_id}/actions/answer", call_command("answer", bodies.Answer)),
+        web.post("/v2/calls/{call_control_id}/actions/hangup", call_command("hangup_command", bodies.Hangup)),
+        web.post("/v2/calls/{call_control_id}/actions/enqueue", call_command("enqueue", bodies.Enqueue)),
         web.post(
-            "/v2/calls/{call_control_id}/actions/hangup", command("hangup_command", key="call_control_id")
-        ),
-        web.post("/v2/calls/{call_control_id}/actions/enqueue", command("enqueue", key="call_control_id")),
-        web.post(
-            "/v2/calls/{call_control_id}/actions/leave_queue", command("leave_queue", key="call_control_id")
+            "/v2/calls/{call_control_id}/actions/leave_queue", call_command("leave_queue", bodies.LeaveQueue)
         ),
         web.get("/v2/conferences", list_conferences),
         web.post("/v2/conferences", create_conference),

@@ -12,7 +12,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from moderator.simulator import bodies
 
 Emit = Callable[[str, dict[str, Any]], None]
 Schedule = Callable[[float, Callable[[], None]], None]
@@ -30,16 +33,28 @@ def iso(value: datetime | None) -> str | None:
 
 
 class ApiError(Exception):
-    """An answer in Telnyx's error shape: ``{"errors": [{"code", "title", "detail"}]}``."""
+    """An answer in Telnyx's error shape: ``{"errors": [{"code", "title", "detail", "source"}]}``; the
+    source is a JSON pointer into the body (``pointer``) or the name of a query parameter (``parameter``)."""
 
-    def __init__(self, status: int, code: str, title: str, detail: str, pointer: str | None = None):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        title: str,
+        detail: str,
+        pointer: str | None = None,
+        parameter: str | None = None,
+    ):
         super().__init__(detail)
-        self.status, self.code, self.title, self.detail, self.pointer = status, code, title, detail, pointer
+        self.status, self.code, self.title, self.detail = status, code, title, detail
+        self.pointer, self.parameter = pointer, parameter
 
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"code": self.code, "title": self.title, "detail": self.detail}
         if self.pointer:
             error["source"] = {"pointer": self.pointer}
+        elif self.parameter:
+            error["source"] = {"parameter": self.parameter}
         return {"errors": [error]}
 
 
@@ -58,8 +73,8 @@ def conference_ended() -> ApiError:
     )
 
 
-def conference_not_found() -> ApiError:
-    return ApiError(404, "90058", "Invalid conference_id", "The conference does not exist.")
+def conference_not_found(status: int = 404) -> ApiError:
+    return ApiError(status, "90058", "Invalid conference_id", "The conference does not exist.")
 
 
 def not_found(what: str) -> ApiError:
@@ -101,9 +116,17 @@ class SimCall:
             "connection_id": CONNECTION_ID,
         }
 
+    def event_ids(self) -> dict[str, Any]:
+        """The ids every webhook about this call carries, with the client_state a command last gave it
+        ("add state to every subsequent webhook"); none until one does (the spec's field is a string)."""
+        if self.client_state is None:
+            return self.ids()
+        return {**self.ids(), "client_state": self.client_state}
+
     def as_dict(self) -> dict[str, Any]:
         return {
             **self.ids(),
+            "client_state": self.client_state,
             "from": self.from_number,
             "to": self.to_number,
             "direction": self.direction,
@@ -132,6 +155,16 @@ class SimParticipant:
     beep_enabled: str = "never"
     created_at: datetime = field(default_factory=now)
     updated_at: datetime = field(default_factory=now)
+
+    @property
+    def label(self) -> str:
+        # The spec's join request carries no label: the simulator labels a participant with its caller.
+        return self.call.from_number
+
+    @property
+    def whispering(self) -> bool:
+        # A whisper supervisor with nobody to whisper to only listens (the spec's supervisor_role).
+        return self.supervisor_role == "whisper" and bool(self.whisper_call_control_ids)
 
 
 @dataclass
@@ -237,6 +270,33 @@ class SimQueue:
 OK = {"data": {"result": "ok"}}
 
 
+@dataclass(frozen=True)
+class JoinOptions:
+    """How a leg joins: from a join command, or as the creator of a conference."""
+
+    mute: bool = False
+    hold: bool = False
+    supervisor_role: str = "none"
+    whisper_call_control_ids: tuple[str, ...] = ()
+    end_conference_on_exit: bool = False
+    soft_end_conference_on_exit: bool = False
+    beep_enabled: str = "never"
+    start_conference_on_enter: bool = False
+
+    @classmethod
+    def of(cls, body: bodies.Join) -> JoinOptions:
+        return cls(
+            mute=bool(body.mute),
+            hold=bool(body.hold),
+            supervisor_role=body.supervisor_role or "none",
+            whisper_call_control_ids=tuple(body.whisper_call_control_ids or ()),
+            end_conference_on_exit=bool(body.end_conference_on_exit),
+            soft_end_conference_on_exit=bool(body.soft_end_conference_on_exit),
+            beep_enabled=body.beep_enabled or "never",
+            start_conference_on_enter=bool(body.start_conference_on_enter),
+        )
+
+
 class TelnyxState:
     """Everything the simulated account holds."""
 
@@ -256,19 +316,20 @@ class TelnyxState:
 
     # --- helpers ------------------------------------------------------------------------------
 
-    def seen_command(self, target: str, action: str, command_id: str | None) -> bool:
-        """True when this command_id was already used for this target and action in the last 60 s."""
+    def repeated(self, target: str, action: str, command_id: str | None) -> bool:
+        """True when this command_id already succeeded for this target and action in the last 60 s."""
         if not command_id:
             return False
         moment = now()
         for key, when in list(self.command_ids.items()):
             if moment - when > COMMAND_ID_WINDOW:
                 del self.command_ids[key]
-        key = (target, action, command_id)
-        if key in self.command_ids:
-            return True
-        self.command_ids[key] = moment
-        return False
+        return (target, action, command_id) in self.command_ids
+
+    def remember(self, target: str, action: str, command_id: str | None) -> None:
+        """Called once a command has passed every check: a refused command leaves no trace."""
+        if command_id:
+            self.command_ids[(target, action, command_id)] = now()
 
     def call(self, call_control_id: str, *, answered: bool = True) -> SimCall:
         call = self.calls.get(call_control_id)
@@ -290,10 +351,10 @@ class TelnyxState:
             )
         return call
 
-    def conference(self, conference_id: str, *, active: bool = True) -> SimConference:
+    def conference(self, conference_id: str, *, active: bool = True, unknown_status: int = 404) -> SimConference:
         conference = self.conferences.get(conference_id)
         if conference is None:
-            raise conference_not_found()
+            raise conference_not_found(unknown_status)
         if active and not conference.active:
             raise conference_ended()
         return conference
@@ -316,8 +377,13 @@ class TelnyxState:
             chosen.append(participant)
         return chosen
 
+    @staticmethod
+    def _set_client_state(call: SimCall, client_state: str | None) -> None:
+        if client_state is not None:
+            call.client_state = client_state
+
     def participant_payload(self, participant: SimParticipant) -> dict[str, Any]:
-        return {**participant.call.ids(), "conference_id": participant.conference_id}
+        return {**participant.call.event_ids(), "conference_id": participant.conference_id}
 
     # --- phone side ---------------------------------------------------------------------------
 
@@ -336,7 +402,7 @@ class TelnyxState:
         self.emit(
             "call.initiated",
             {
-                **call.ids(),
+                **call.event_ids(),
                 "from": from_number,
                 "to": to_number,
                 "direction": direction,
@@ -359,7 +425,7 @@ class TelnyxState:
         self.emit(
             "call.answered",
             {
-                **call.ids(),
+                **call.event_ids(),
                 "from": call.from_number,
                 "to": call.to_number,
                 "direction": call.direction,
@@ -380,7 +446,7 @@ class TelnyxState:
         self.emit(
             "call.hangup",
             {
-                **call.ids(),
+                **call.event_ids(),
                 "from": call.from_number,
                 "to": call.to_number,
                 "hangup_cause": cause,
@@ -398,48 +464,51 @@ class TelnyxState:
             )
         self.emit(
             "conference.floor.changed",
-            {**call.ids(), "conference_id": call.conference_id, "occurred_at": iso(now())},
+            {**call.event_ids(), "conference_id": call.conference_id, "occurred_at": iso(now())},
         )
 
     # --- call commands ------------------------------------------------------------------------
+    # Each takes its body already validated (moderator.simulator.bodies); each checks everything it
+    # can refuse before it changes anything, so a refused command changes nothing and sends nothing.
 
-    def answer(self, call_control_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def answer(self, call_control_id: str, body: bodies.Answer) -> dict[str, Any]:
         call = self.call(call_control_id, answered=False)
-        if self.seen_command(call_control_id, "answer", body.get("command_id")):
+        if self.repeated(call_control_id, "answer", body.command_id):
             return OK
         if call.state == "answered":
             raise ApiError(422, "90039", "Call already answered", "This call has already been answered.")
-        call.client_state = body.get("client_state")
+        self.remember(call_control_id, "answer", body.command_id)
+        self._set_client_state(call, body.client_state)
         self._answered(call)
         return OK
 
-    def hangup_command(self, call_control_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def hangup_command(self, call_control_id: str, body: bodies.Hangup) -> dict[str, Any]:
         call = self.call(call_control_id, answered=False)
-        if self.seen_command(call_control_id, "hangup", body.get("command_id")):
+        if self.repeated(call_control_id, "hangup", body.command_id):
             return OK
+        self.remember(call_control_id, "hangup", body.command_id)
+        self._set_client_state(call, body.client_state)
         self.hangup(call, cause="normal_clearing", source="callee")
         return OK
 
-    def enqueue(self, call_control_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        name = body.get("queue_name")
-        if not isinstance(name, str) or not name:
-            raise invalid("queue_name", "The 'queue_name' parameter is required and cannot be blank.")
+    def enqueue(self, call_control_id: str, body: bodies.Enqueue) -> dict[str, Any]:
         call = self.call(call_control_id)
-        if self.seen_command(call_control_id, "enqueue", body.get("command_id")):
+        if self.repeated(call_control_id, "enqueue", body.command_id):
             return OK
+        name = body.queue_name
         if call.queue_name == name:
             raise ApiError(
                 422, "90038", "Call already in queue", "Call can't be added to a queue it's already in."
             )
         queue = self.queues.get(name)
-        if queue is None:
-            queue = self.queues[name] = SimQueue(
-                name=name, id=str(uuid.uuid4()), max_size=int(body.get("max_size") or 100)
-            )
-        if len(queue.calls) >= queue.max_size:
+        if queue is not None and len(queue.calls) >= queue.max_size:
             raise ApiError(
                 422, "90036", "Queue full", f"The '{name}' queue is full and can't accept more calls."
             )
+        self.remember(call_control_id, "enqueue", body.command_id)
+        if queue is None:
+            queue = self.queues[name] = SimQueue(name=name, id=str(uuid.uuid4()), max_size=body.max_size or 100)
+        self._set_client_state(call, body.client_state)
         if call.conference_id:
             conference = self.conferences[call.conference_id]
             self._leave(conference, conference.participants[call.call_control_id])
@@ -451,26 +520,28 @@ class TelnyxState:
         self.emit(
             "call.enqueued",
             {
-                **call.ids(),
+                **call.event_ids(),
                 "queue": name,
                 "current_position": len(queue.calls),
                 "queue_avg_wait_time_secs": queue.average_wait(),
             },
         )
-        if body.get("max_wait_time_secs"):
-            self.schedule(float(body["max_wait_time_secs"]), lambda: self._queue_timeout(call, name))
+        if body.max_wait_time_secs:
+            self.schedule(float(body.max_wait_time_secs), lambda: self._queue_timeout(call, name))
         return OK
 
     def _queue_timeout(self, call: SimCall, name: str) -> None:
         if call.alive and call.queue_name == name:
             self._dequeue(call, "timeout")
 
-    def leave_queue(self, call_control_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def leave_queue(self, call_control_id: str, body: bodies.LeaveQueue) -> dict[str, Any]:
         call = self.call(call_control_id)
-        if self.seen_command(call_control_id, "leave_queue", body.get("command_id")):
+        if self.repeated(call_control_id, "leave_queue", body.command_id):
             return OK
         if not call.queue_name:
             raise ApiError(422, "90037", "Call not in queue", "This call is not in a queue.")
+        self.remember(call_control_id, "leave_queue", body.command_id)
+        self._set_client_state(call, body.client_state)
         self._dequeue(call, "leave")
         return OK
 
@@ -485,7 +556,7 @@ class TelnyxState:
         self.emit(
             "call.dequeued",
             {
-                **call.ids(),
+                **call.event_ids(),
                 "queue": queue.name,
                 "queue_position": index + 1,
                 "reason": reason,
@@ -495,49 +566,50 @@ class TelnyxState:
 
     # --- conferences --------------------------------------------------------------------------
 
-    def create_conference(self, body: dict[str, Any]) -> dict[str, Any]:
-        name = body.get("name")
-        if not isinstance(name, str) or not name:
-            raise invalid("name", "The 'name' parameter is required and cannot be blank.")
-        if not body.get("call_control_id"):
-            raise invalid(
-                "call_control_id", "The 'call_control_id' parameter is required and cannot be blank."
-            )
-        call = self.call(body["call_control_id"])
-        if self.seen_command(call.call_control_id, "create_conference", body.get("command_id")):
-            existing = next((c for c in self.conferences.values() if c.name == name and c.active), None)
+    def live_conference(self, name: str) -> SimConference | None:
+        return next((c for c in self.conferences.values() if c.name == name and c.active), None)
+
+    def conference_id_of(self, id_or_name: str) -> str:
+        """The id of the conference with this id, else of the live conference with this name (names are
+        reused once a conference has ended), else the path as given (so that it is not found)."""
+        if id_or_name in self.conferences:
+            return id_or_name
+        live = self.live_conference(id_or_name)
+        return live.id if live else id_or_name
+
+    def create_conference(self, body: bodies.CreateConference) -> dict[str, Any]:
+        call = self.call(body.call_control_id)
+        if self.repeated(call.call_control_id, "create_conference", body.command_id):
+            existing = self.live_conference(body.name)
             if existing:
                 return {"data": existing.as_dict()}
-        if any(c.name == name and c.active for c in self.conferences.values()):
+        if self.live_conference(body.name):
             raise ApiError(
                 422,
                 "90033",
                 "Unable to execute command",
                 "Conference with given name already exists and it's active.",
             )
-        max_participants = body.get("max_participants") or 250
-        if not isinstance(max_participants, int) or not 2 <= max_participants <= 800:
-            raise invalid(
-                "max_participants",
-                "The value is outside of allowed range 2 to 800",
-                "10033",
-                "Value outside of range",
-            )
+        self.remember(call.call_control_id, "create_conference", body.command_id)
+        start = body.start_conference_on_create is not False  # true unless said otherwise
         conference = SimConference(
             id=str(uuid.uuid4()),
-            name=name,
+            name=body.name,
             creator=call,
-            region=body.get("region") or "US",
-            max_participants=max_participants,
-            duration_minutes=body.get("duration_minutes"),
-            status="in_progress" if body.get("start_conference_on_create", True) else "init",
+            region=body.region or "US",
+            max_participants=body.max_participants or 250,
+            duration_minutes=body.duration_minutes,
+            status="in_progress" if start else "init",
         )
         self.conferences[conference.id] = conference
+        self._set_client_state(call, body.client_state)
         self.emit(
-            "conference.created", {**call.ids(), "conference_id": conference.id, "occurred_at": iso(now())}
+            "conference.created", {**call.event_ids(), "conference_id": conference.id, "occurred_at": iso(now())}
         )
         self._join(
-            conference, call, {"start_conference_on_enter": body.get("start_conference_on_create", True)}
+            conference,
+            call,
+            JoinOptions(beep_enabled=body.beep_enabled or "never", start_conference_on_enter=start),
         )
         if conference.duration_minutes:
             self.schedule(conference.duration_minutes * 60.0, lambda: self._time_exceeded(conference))
@@ -547,14 +619,12 @@ class TelnyxState:
         if conference.active:
             self._end(conference, "time_exceeded")
 
-    def join(self, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        if not body.get("call_control_id"):
-            raise invalid(
-                "call_control_id", "The 'call_control_id' parameter is required and cannot be blank."
-            )
-        conference = self.conference(conference_id)
-        call = self.call(body["call_control_id"])
-        if self.seen_command(conference_id, "join:" + call.call_control_id, body.get("command_id")):
+    def join(self, conference_ref: str, body: bodies.Join) -> dict[str, Any]:
+        # The spec gives join no 404: an unknown conference is refused with a 422, code 90058 as elsewhere.
+        conference = self.conference(conference_ref, unknown_status=422)
+        call = self.call(body.call_control_id)
+        action = "join:" + call.call_control_id
+        if self.repeated(conference.id, action, body.command_id):
             return OK
         existing = conference.participants.get(call.call_control_id)
         if existing and existing.status != "left":
@@ -568,10 +638,12 @@ class TelnyxState:
                 "Maximum number of participants reached",
                 f"The maximum allowed value of `max_participants` has been reached at {conference.max_participants}.",
             )
-        self._join(conference, call, body)
+        self.remember(conference.id, action, body.command_id)
+        self._set_client_state(call, body.client_state)
+        self._join(conference, call, JoinOptions.of(body))
         return OK
 
-    def _join(self, conference: SimConference, call: SimCall, body: dict[str, Any]) -> None:
+    def _join(self, conference: SimConference, call: SimCall, options: JoinOptions) -> None:
         if call.conference_id and call.conference_id != conference.id:
             other = self.conferences[call.conference_id]
             self._leave(other, other.participants[call.call_control_id])
@@ -581,35 +653,34 @@ class TelnyxState:
             id=str(uuid.uuid4()),
             call=call,
             conference_id=conference.id,
-            muted=bool(body.get("mute")),
-            on_hold=bool(body.get("hold")),
-            supervisor_role=body.get("supervisor_role") or "none",
-            whisper_call_control_ids=list(body.get("whisper_call_control_ids") or []),
-            end_conference_on_exit=bool(body.get("end_conference_on_exit")),
-            soft_end_conference_on_exit=bool(body.get("soft_end_conference_on_exit")),
-            beep_enabled=body.get("beep_enabled") or "never",
+            muted=options.mute,
+            on_hold=options.hold,
+            supervisor_role=options.supervisor_role,
+            whisper_call_control_ids=list(options.whisper_call_control_ids),
+            end_conference_on_exit=options.end_conference_on_exit,
+            soft_end_conference_on_exit=options.soft_end_conference_on_exit,
+            beep_enabled=options.beep_enabled,
         )
         conference.participants[call.call_control_id] = participant
         conference.updated_at = now()
         call.conference_id = conference.id
-        if conference.status == "init" and body.get("start_conference_on_enter"):
+        if conference.status == "init" and options.start_conference_on_enter:
             conference.status = "in_progress"
         self.emit("conference.participant.joined", self.participant_payload(participant))
 
-    def leave(self, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        if not body.get("call_control_id"):
-            raise invalid(
-                "call_control_id", "The 'call_control_id' parameter is required and cannot be blank."
-            )
-        conference = self.conference(conference_id)
-        call = self.call(body["call_control_id"])
-        if self.seen_command(conference_id, "leave:" + call.call_control_id, body.get("command_id")):
+    def leave(self, conference_ref: str, body: bodies.Leave) -> dict[str, Any]:
+        # The spec gives leave no 404: an unknown conference is refused with a 422, code 90058 as elsewhere.
+        conference = self.conference(conference_ref, unknown_status=422)
+        call = self.call(body.call_control_id)
+        action = "leave:" + call.call_control_id
+        if self.repeated(conference.id, action, body.command_id):
             return OK
         participant = conference.participants.get(call.call_control_id)
         if participant is None or participant.status == "left":
             raise invalid(
                 "call_control_id", "This call is not in the conference.", "90015", "Invalid Call Control ID"
             )
+        self.remember(conference.id, action, body.command_id)
         self._leave(conference, participant, reason_exit=True)
         return OK
 
@@ -629,10 +700,11 @@ class TelnyxState:
         elif not conference.joined():
             self._end(conference, "all_left")
 
-    def end(self, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def end(self, conference_id: str, body: bodies.End) -> dict[str, Any]:
         conference = self.conference(conference_id)
-        if self.seen_command(conference_id, "end", body.get("command_id")):
+        if self.repeated(conference.id, "end", body.command_id):
             return OK
+        self.remember(conference.id, "end", body.command_id)
         self._end(conference, "ended_via_api", hang_up=True)
         return OK
 
@@ -652,7 +724,7 @@ class TelnyxState:
         self.emit(
             "conference.ended",
             {
-                **conference.creator.ids(),
+                **conference.creator.event_ids(),
                 "conference_id": conference.id,
                 # The resource says ended_via_api, but the webhook's reason enum (all_left, host_left,
                 # time_exceeded) has no such value: when the API ends it, everybody has left.
@@ -700,128 +772,111 @@ class TelnyxState:
             "end_conference_on_exit": participant.end_conference_on_exit,
             "soft_end_conference_on_exit": participant.soft_end_conference_on_exit,
             "id": participant.id,
-            "label": participant.call.from_number,
+            "label": participant.label,
             "muted": participant.muted,
             "on_hold": participant.on_hold,
             "status": participant.status,
             "whisper_call_control_ids": list(participant.whisper_call_control_ids),
         }
 
-    def find_participant(self, conference_id: str, participant_id: str) -> SimParticipant:
+    def find_participant(self, conference_id: str, participant_ref: str) -> SimParticipant:
+        """By id (or call control id, or call leg id), else by label ("by their ID or label", the spec).
+        Labels can repeat: the participant still in the conference, the latest, is the one meant."""
         conference = self.conference(conference_id, active=False)
-        for participant in conference.participants.values():
-            if participant_id in (
-                participant.id,
-                participant.call.call_control_id,
-                participant.call.call_leg_id,
-            ):
+        participants = list(conference.participants.values())
+        for participant in participants:
+            if participant_ref in (participant.id, participant.call.call_control_id, participant.call.call_leg_id):
                 return participant
+        labelled = [p for p in participants if p.label == participant_ref]
+        if labelled:
+            return max(labelled, key=lambda p: (p.status != "left", p.created_at))
         raise not_found("participant")
 
     def update_participant(
-        self, conference_id: str, participant_id: str, body: dict[str, Any]
+        self, conference_id: str, participant_id: str, body: bodies.UpdateParticipant
     ) -> SimParticipant:
         participant = self.find_participant(conference_id, participant_id)
-        for key in ("end_conference_on_exit", "soft_end_conference_on_exit"):
-            if key in body:
-                setattr(participant, key, bool(body[key]))
-        if "beep_enabled" in body:
-            participant.beep_enabled = body["beep_enabled"]
+        if body.end_conference_on_exit is not None:
+            participant.end_conference_on_exit = body.end_conference_on_exit
+        if body.soft_end_conference_on_exit is not None:
+            participant.soft_end_conference_on_exit = body.soft_end_conference_on_exit
+        if body.beep_enabled is not None:
+            participant.beep_enabled = body.beep_enabled
         participant.updated_at = now()
         return participant
 
     # --- conference commands that emit no webhook -------------------------------------------
 
-    def set_flag(self, conference_id: str, body: dict[str, Any], flag: str, value: bool) -> dict[str, Any]:
+    def set_flag(
+        self, conference_id: str, body: bodies.Targets | bodies.Unhold, flag: str, value: bool
+    ) -> dict[str, Any]:
         conference = self.conference(conference_id)
-        if flag == "on_hold" and not value and not body.get("call_control_ids"):
-            raise invalid(
-                "call_control_ids", "The 'call_control_ids' parameter is required and cannot be blank."
-            )
-        for participant in self.participants(conference, body.get("call_control_ids")):
+        for participant in self.participants(conference, body.call_control_ids):
             setattr(participant, flag, value)
             participant.updated_at = now()
         return OK
 
-    def update(self, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        conference = self.conference(conference_id)
-        if not body.get("call_control_id"):
-            raise invalid(
-                "call_control_id", "The 'call_control_id' parameter is required and cannot be blank."
-            )
-        role = body.get("supervisor_role")
-        if role not in ("barge", "monitor", "none", "whisper"):
-            raise invalid(
-                "supervisor_role",
-                "supervisor_role must be one of barge, monitor, none, whisper.",
-                "10032",
-                "Invalid enumerated value",
-            )
-        (participant,) = self.participants(conference, [body["call_control_id"]])
-        if self.seen_command(
-            conference_id, "update:" + participant.call.call_control_id, body.get("command_id")
-        ):
+    def update(self, conference_id: str, body: bodies.Update) -> dict[str, Any]:
+        # The spec gives update no 404: an unknown conference is refused with a 422, code 90058 as elsewhere.
+        conference = self.conference(conference_id, unknown_status=422)
+        (participant,) = self.participants(conference, [body.call_control_id])
+        action = "update:" + participant.call.call_control_id
+        if self.repeated(conference.id, action, body.command_id):
             return OK
-        participant.supervisor_role = role
-        participant.whisper_call_control_ids = list(body.get("whisper_call_control_ids") or [])
+        self.remember(conference.id, action, body.command_id)
+        participant.supervisor_role = body.supervisor_role
+        participant.whisper_call_control_ids = list(body.whisper_call_control_ids or [])
         participant.updated_at = now()
         return OK
 
-    def send_dtmf(self, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def send_dtmf(self, conference_id: str, body: bodies.SendDtmf) -> dict[str, Any]:
         conference = self.conference(conference_id)
-        digits = body.get("digits")
-        if not isinstance(digits, str) or not digits:
-            raise invalid("digits", "The 'digits' parameter is required and cannot be blank.")
-        targets = self.participants(conference, body.get("call_control_ids"))
+        targets = self.participants(conference, body.call_control_ids)
+        for participant in targets:
+            self._set_client_state(participant.call, body.client_state)
         self.dtmf.append(
             {
-                "conference_id": conference_id,
-                "digits": digits,
+                "conference_id": conference.id,
+                "digits": body.digits,
                 "call_control_ids": [p.call.call_control_id for p in targets],
             }
         )
         return OK
 
-    def gather_using_audio(self, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def gather_using_audio(self, conference_id: str, body: bodies.GatherUsingAudio) -> dict[str, Any]:
         conference = self.conference(conference_id)
-        if not body.get("call_control_id"):
-            raise invalid(
-                "call_control_id", "The 'call_control_id' parameter is required and cannot be blank."
-            )
-        self.participants(conference, [body["call_control_id"]])
-        self.gathers.append({"conference_id": conference_id, **body})
+        (participant,) = self.participants(conference, [body.call_control_id])
+        self._set_client_state(participant.call, body.client_state)
+        self.gathers.append({"conference_id": conference.id, **body.model_dump(exclude_none=True)})
         return OK
 
     # --- media --------------------------------------------------------------------------------
 
-    def play(self, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def play(self, conference_id: str, body: bodies.Play) -> dict[str, Any]:
         conference = self.conference(conference_id)
-        if not body.get("audio_url") and not body.get("media_name"):
-            raise invalid("audio_url", "Either 'audio_url' or 'media_name' is required.")
-        media = (
-            {"media_url": body["audio_url"]} if body.get("audio_url") else {"media_name": body["media_name"]}
-        )
-        loop = body.get("loop")
-        seconds = self.media_seconds * (
-            1 if loop in (None, 1, "1") else 3 if loop != "infinity" else math.inf
-        )
-        self._media(conference, body.get("call_control_ids"), "playback", media, seconds)
+        media = {"media_url": body.audio_url} if body.audio_url else {"media_name": body.media_name}
+        loop = body.loop
+        seconds = self.media_seconds * (1 if loop in (None, 1) else 3 if loop != "infinity" else math.inf)
+        self._media(conference, body.call_control_ids, "playback", media, seconds)
         return OK
 
-    def speak(self, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def speak(self, conference_id: str, body: bodies.Speak) -> dict[str, Any]:
         conference = self.conference(conference_id)
-        for key in ("payload", "voice"):
-            if not isinstance(body.get(key), str) or not body.get(key):
-                raise invalid(key, f"The '{key}' parameter is required and cannot be blank.")
-        if self.seen_command(conference_id, "speak", body.get("command_id")):
+        if self.repeated(conference.id, "speak", body.command_id):
             return OK
-        seconds = max(self.media_seconds / 2, min(self.media_seconds * 2, len(body["payload"]) / 15))
-        self._media(conference, body.get("call_control_ids"), "speak", {}, seconds)
+        seconds = max(self.media_seconds / 2, min(self.media_seconds * 2, len(body.payload) / 15))
+        self._media(conference, body.call_control_ids, "speak", {}, seconds)
+        self.remember(conference.id, "speak", body.command_id)
         return OK
 
     def _media(
-        self, conference: SimConference, call_control_ids, kind: str, media: dict[str, Any], seconds: float
-    ):
+        self,
+        conference: SimConference,
+        call_control_ids: list[str] | None,
+        kind: str,
+        media: dict[str, Any],
+        seconds: float,
+    ) -> None:
         targets = self.participants(conference, call_control_ids) if call_control_ids else None
         token = object()
         if targets is None:
@@ -881,56 +936,54 @@ class TelnyxState:
                     },
                 )
 
-    def stop(self, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def stop(self, conference_id: str, body: bodies.Targets) -> dict[str, Any]:
         conference = self.conference(conference_id)
-        targets = body.get("call_control_ids")
-        if targets:
-            self._media_ended(conference, self.participants(conference, targets), "playback", {})
+        if body.call_control_ids:
+            self._media_ended(conference, self.participants(conference, body.call_control_ids), "playback", {})
         elif conference.playing:
             self._media_ended(conference, None, "playback", conference.playing)
         return OK
 
     # --- recording ----------------------------------------------------------------------------
 
-    def record_start(self, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def record_start(self, conference_id: str, body: bodies.RecordStart) -> dict[str, Any]:
         conference = self.conference(conference_id)
-        if body.get("format") not in ("wav", "mp3"):
-            raise invalid("format", "format must be one of wav, mp3.", "10032", "Invalid enumerated value")
-        if self.seen_command(conference_id, "record_start", body.get("command_id")):
+        if self.repeated(conference.id, "record_start", body.command_id):
             return OK
         if conference.recording:
             raise ApiError(
                 422, "90021", "Recording already in progress", "The conference is already being recorded."
             )
+        self.remember(conference.id, "record_start", body.command_id)
         conference.recording = SimRecording(
-            id=str(uuid.uuid4()),
-            format=body["format"],
-            channels=body.get("channels") or "single",
-            started_at=now(),
+            id=str(uuid.uuid4()), format=body.format, channels=body.channels or "single", started_at=now()
         )
         return OK
 
-    def _recording(self, conference_id: str, body: dict[str, Any]) -> tuple[SimConference, SimRecording]:
+    def _recording(self, conference_id: str, body: bodies.Recording) -> tuple[SimConference, SimRecording]:
         conference = self.conference(conference_id)
         recording = conference.recording
-        if recording is None or (body.get("recording_id") and body["recording_id"] != recording.id):
+        if recording is None or (body.recording_id and body.recording_id != recording.id):
             raise ApiError(404, "90059", "Recording not found", "The conference is not being recorded.")
         return conference, recording
 
-    def record_pause(self, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def record_pause(self, conference_id: str, body: bodies.Recording) -> dict[str, Any]:
         _, recording = self._recording(conference_id, body)
         recording.status = "paused"
         return OK
 
-    def record_resume(self, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def record_resume(self, conference_id: str, body: bodies.Recording) -> dict[str, Any]:
         _, recording = self._recording(conference_id, body)
         recording.status = "recording"
         return OK
 
-    def record_stop(self, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def record_stop(self, conference_id: str, body: bodies.RecordStop) -> dict[str, Any]:
         conference, _ = self._recording(conference_id, body)
-        if self.seen_command(conference_id, "record_stop", body.get("command_id")):
+        if self.repeated(conference.id, "record_stop", body.command_id):
             return OK
+        self.remember(conference.id, "record_stop", body.command_id)
+        # A conference's webhooks carry its creator's client_state.
+        self._set_client_state(conference.creator, body.client_state)
         self._save_recording(conference)
         return OK
 
@@ -942,7 +995,7 @@ class TelnyxState:
             "wav": f"{base}.wav" if recording.format == "wav" else None,
         }
         payload = {
-            **conference.creator.ids(),
+            **conference.creator.event_ids(),
             "conference_id": conference.id,
             "channels": recording.channels,
             "format": recording.format,
