@@ -66,6 +66,14 @@ ASGI_APPLICATION = "moderator.asgi.application"
 
 TEMPLATES = [
     {
+        # The live fragments (templates/live/): one renderer for the page load, snapshots and broadcasts.
+        "NAME": "live",
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "DIRS": [BASE_DIR / "templates" / "live"],
+        "APP_DIRS": False,
+        "OPTIONS": {"environment": "moderator.live.jinja.environment", "autoescape": True},
+    },
+    {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,

@@ -13,7 +13,7 @@ from django.views.decorators.cache import never_cache
 
 from moderator.database import bounded_waits
 from moderator.ingest.applier import WORKER
-from moderator.live import fragments, rows
+from moderator.live import fragments
 from moderator.models import Conference, Heartbeat, OutboxCommand, Room, UserProfile, WebhookEvent
 
 
@@ -74,14 +74,12 @@ def conference_page(request: HttpRequest, telnyx_id: str) -> HttpResponse:
     conference = Conference.objects.filter(telnyx_id=telnyx_id).first()
     if conference is None:
         raise Http404("No such conference")
-    context = fragments.conference_context(conference)
     return render(
         request,
         "moderator/conference.html",
         {
-            **context,
-            "rows_html": rows.rows(context["participants"]),  # _participant_rows.html, in Python
-            "timeline": fragments.timeline(conference),
+            "conference": conference,
+            **fragments.conference_parts(conference),
             "version": conference.version,
             "can_moderate": can_moderate(request.user),
             "my_phone": my_phone(request.user),

@@ -96,7 +96,7 @@ def build_messages(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
                 message(
                     {
                         "type": "queues",
-                        "html": fragments.render("moderator/_queues.html", fragments.queues_context()),
+                        "html": fragments.render("queues.html", fragments.queues_context()),
                     }
                 ),
             )
@@ -110,7 +110,7 @@ def _timeline_html(notes: list[TimelineNote], callers: dict[str, str]) -> str:
         return ""
     described = [n.entry or fragments.timeline_entry(n.at, n.event_type, n.call_control_id, n.detail, callers)
                  for n in notes]
-    return fragments.render("moderator/_timeline.html", {"entries": described})
+    return fragments.render("timeline.html", {"entries": described})
 
 
 async def send_async(messages: list[tuple[str, dict[str, Any]]]) -> None:

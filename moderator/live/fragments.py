@@ -1,5 +1,5 @@
-"""The live pages' HTML fragments, rendered by one set of templates for the first page load, for
-snapshots and for broadcasts, so the page never has two renderers that could disagree."""
+"""The live pages' HTML fragments: one set of templates (Jinja2, templates/live/) renders them for the first
+page load, for snapshots and for broadcasts, so the page never has two renderers that could disagree."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from datetime import timedelta
 from typing import Any
 
 from django.db.models import Count, Q
-from django.template.loader import get_template
+from django.template import engines
 from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
 
-from moderator.live import rows
 from moderator.models import Call, Conference, ModeratorAction, Participant, Room, WebhookEvent
 from moderator.state.serializers import (
     calls_by_control_id,
@@ -119,8 +119,9 @@ def _detail(raw: str) -> str:
     return str(payload.get("reason") or payload.get("media_url") or payload.get("media_name") or "")
 
 
-def render(template: str, context: dict[str, Any]) -> str:
-    return get_template(template).render(context)
+def render(template: str, context: dict[str, Any]) -> SafeString:
+    """A fragment from templates/live/ (autoescaped), ready to insert as HTML."""
+    return mark_safe(engines["live"].get_template(template).render(context))
 
 
 def conference_context(conference: Conference) -> dict[str, Any]:
@@ -151,22 +152,22 @@ def summary(conference: Conference, active: int | None = None, callers: dict[str
     """The conference header: its state, and after the end the attendance and recordings. Pass `active`
     and `callers` (from `active_counts` and `floor_callers`) when rendering many at once."""
     if conference.status == Conference.Status.COMPLETED:
-        return render("moderator/_conference_summary.html", conference_context(conference))
+        return render("summary.html", conference_context(conference))
     if active is None:
         active = conference.participants.exclude(status=Participant.Status.LEFT).count()
     data = conference_summary(conference, active)
     floor = data["floor_call_control_id"]
     data["floor_name"] = leg_name(floor, callers if callers is not None else _callers([floor])) if floor else ""
-    return render("moderator/_conference_summary.html", {"conference": data})
+    return render("summary.html", {"conference": data})
 
 
 def conference_parts(conference: Conference) -> dict[str, Any]:
     """Everything the live view shows, as fragments: for the snapshot of a (re)connecting page."""
     context = conference_context(conference)
     return {
-        "summary": render("moderator/_conference_summary.html", context),
-        "rows": rows.rows(context["participants"]),
-        "timeline": render("moderator/_timeline.html", {"entries": timeline(conference)}),
+        "summary": render("summary.html", context),
+        "rows": render("rows.html", {"participants": context["participants"]}),
+        "timeline": render("timeline.html", {"entries": timeline(conference)}),
     }
 
 
@@ -200,7 +201,7 @@ def board_card(conference: Conference, active: int | None = None, callers: dict[
     floor = data["floor_call_control_id"]
     data["floor_name"] = leg_name(floor, callers if callers is not None else _callers([floor])) if floor else ""
     data["version"] = conference.version
-    return render("moderator/_conference_card.html", {"c": data})
+    return render("card.html", {"c": data})
 
 
 DIAL_IN_PROBLEMS = 8
@@ -238,16 +239,16 @@ def board_parts() -> dict[str, Any]:
     live, ended = board_conferences()
     return {
         "live": render(
-            "moderator/_conference_cards.html", {"cards": live, "empty": "No live conferences right now."}
+            "cards.html", {"cards": live, "empty": "No live conferences right now."}
         ),
         "ended": render(
-            "moderator/_conference_cards.html", {"cards": ended, "empty": "Nothing ended recently."}
+            "cards.html", {"cards": ended, "empty": "Nothing ended recently."}
         ),
-        "queues": render("moderator/_queues.html", queues_context()),
+        "queues": render("queues.html", queues_context()),
         "versions": {c["id"]: c["version"] for c in live + ended},
     }
 
 
 def participant_row(participant: Participant, conference: Conference, calls: dict) -> str:
     row = participant_dict(participant, conference, calls.get(participant.call_control_id))
-    return rows.row(display_rows([row])[0])  # `_participant_row.html`, rendered in Python (see `rows`)
+    return render("row.html", {"p": display_rows([row])[0]})
