@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from moderator import crashpoints
 from moderator.control import outbox, routing
+from moderator.database import write_turns
 from moderator.live import broadcast
 from moderator.models import WebhookEvent
 from moderator.state import rules
@@ -42,8 +43,11 @@ from moderator.telnyx.event import TelnyxEvent, WebhookRejected, parse_event
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 100
+BATCH_SIZE = 40  # events per transaction: about 20 ms of SQLite's write lock, which the inbox waits for
+CYCLE_SECONDS = 0.15  # with a backlog, the longest the live pages wait for what was applied meanwhile
 POLL_SECONDS = 1.0  # also look without being woken: events another worker stored, or left by a crash
+BUSY = 10  # events in a batch that mean a burst is on
+GATHER_SECONDS = 0.05  # during a burst, the wait between batches (part of the acknowledged → applied lag)
 WORKER = f"{socket.gethostname()}:{os.getpid()}"[:64]
 
 
@@ -144,9 +148,21 @@ def _apply_isolating(rows: list[tuple[int, str]]) -> Applied:
 
 def apply_next_batch(limit: int = BATCH_SIZE) -> Applied:
     """Claim and apply up to `limit` pending events in one transaction. Sync: call it from a thread."""
-    with transaction.atomic():
+    with write_turns.turn(), transaction.atomic():
         rows = _claim(limit)
         return _apply_isolating(rows) if rows else Applied()
+
+
+def publish(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
+    """The live updates for committed `changes`: the conferences' next versions, taken in a short transaction
+    of their own, then the messages, rendered after it commits (outside any write transaction: the inbox
+    never waits behind a render). A page gets what is committed at its version or newer, never older.
+    Several batches' changes make one version and one message per conference."""
+    if not changes:
+        return []
+    with write_turns.turn(), transaction.atomic():
+        rules.bump_versions(changes)
+    return broadcast.build_messages(changes)
 
 
 def apply_pending(limit: int = BATCH_SIZE) -> Applied:
@@ -157,8 +173,7 @@ def apply_pending(limit: int = BATCH_SIZE) -> Applied:
         batch = apply_next_batch(limit)
         total.taken += batch.taken
         total.merge(batch)
-        if batch.changes:
-            broadcast.send(broadcast.build_messages(batch.changes))
+        broadcast.send(publish(batch.changes))
         if batch.taken < limit:
             return total
 
@@ -172,24 +187,20 @@ def replay(event_ids: list[int]) -> dict[int, str]:
     return dict(WebhookEvent.objects.filter(id__in=event_ids).values_list("id", "status"))
 
 
-@dataclass
-class _Step:
-    applied: Applied
-    messages: list[tuple[str, dict[str, Any]]]
-
-
-def _apply_and_render(limit: int) -> _Step:
+def _apply_in_thread(limit: int) -> Applied:
     close_old_connections()  # a connection broken by a database restart is replaced, not reused
     applied = apply_next_batch(limit)
     crashpoints.reached("applier-committed")
-    # Rendered after the commit, outside the write transaction: the inbox never waits behind a render.
-    # What a page gets is at least as new as the version it carries (a later change may show early).
-    messages = broadcast.build_messages(applied.changes) if applied.changes else []
-    return _Step(applied, messages)
+    return applied
 
 
 class Applier:
-    """The applier task of one worker process: woken by the inbox's commits, and every POLL_SECONDS."""
+    """The applier task of one worker process: woken by the inbox's commits, and every POLL_SECONDS.
+
+    A transaction applies at most BATCH_SIZE events, so the inbox (which waits for the same SQLite write
+    lock) is never held up for long; after a transaction that left more pending, the next one follows at
+    once, and the live pages get one message per conference for all of them, at most every CYCLE_SECONDS.
+    """
 
     def __init__(self, after_commands: Callable[[], None]) -> None:
         self._wake = asyncio.Event()
@@ -202,24 +213,47 @@ class Applier:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        unpublished = Changes()
+        cycle_started = loop.time()
         failures = 0
         while True:
             try:
-                step = await loop.run_in_executor(self._thread, _apply_and_render, self.batch_size)
+                applied = await loop.run_in_executor(self._thread, _apply_in_thread, self.batch_size)
             except Exception:  # noqa: BLE001 - the database is down or locked: wait, then resume from the rows
                 failures += 1
                 logger.exception("applying webhook events failed (%d in a row)", failures)
                 await asyncio.sleep(min(5.0, 0.2 * failures))
                 continue
             failures = 0
-            if step.messages:
-                await broadcast.send_async(step.messages)
-            if step.applied.commands:
+            unpublished.merge(applied.changes)
+            if applied.commands:
                 self._after_commands()
-            if step.applied.taken >= self.batch_size:
-                continue  # more is pending
-            try:
-                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
-            except TimeoutError:
-                pass
-            self._wake.clear()
+            more = applied.taken >= self.batch_size
+            if more and loop.time() - cycle_started < CYCLE_SECONDS:
+                continue  # a backlog: apply more before rendering what changed
+            if unpublished:
+                await self._publish(unpublished)
+                unpublished = Changes()
+            if not more:
+                if applied.taken >= BUSY:
+                    # Under load, let the next batch gather: a batch costs about the same to load and render
+                    # whatever its size, and the requests get the CPU meanwhile. A lone event goes at once.
+                    await asyncio.sleep(GATHER_SECONDS)
+                else:
+                    await self._until_woken()
+            cycle_started = loop.time()
+
+    async def _until_woken(self) -> None:
+        try:
+            await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+        except TimeoutError:
+            pass
+        self._wake.clear()
+
+    async def _publish(self, changes: Changes) -> None:
+        try:
+            messages = await asyncio.get_running_loop().run_in_executor(self._thread, publish, changes)
+        except Exception:  # noqa: BLE001 - committed already: pages catch up on their next update or reconnect
+            logger.exception("live updates for an applied batch could not be built")
+            return
+        await broadcast.send_async(messages)

@@ -22,7 +22,7 @@ from django.db import DatabaseError, DataError, close_old_connections, connectio
 from django.utils import timezone
 
 from moderator import crashpoints
-from moderator.database import bounded_waits
+from moderator.database import bounded_waits, write_turns
 from moderator.models import WebhookEvent
 from moderator.state.rules import is_known
 from moderator.telnyx.event import TelnyxEvent, is_text
@@ -104,7 +104,7 @@ def store_events(events: list[TelnyxEvent]) -> list[str]:
     now = timezone.now()
     rows = [_row(event, now) for event in events]
     try:
-        with bounded_waits(ANSWER_WITHIN, durable=True):
+        with bounded_waits(ANSWER_WITHIN, durable=True), write_turns.turn():
             return _store(rows)
     except DatabaseError as exc:
         raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
