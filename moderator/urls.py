@@ -2,7 +2,6 @@ from django.contrib import admin
 from django.urls import include, path
 
 from moderator import views
-from moderator.api import read as api
 
 urlpatterns = [
     path("", views.board, name="board"),
@@ -12,8 +11,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("healthz", views.healthz, name="healthz"),
-    path("api/conferences", api.conference_collection, name="api-conferences"),
-    path("api/queues", api.queue_list, name="api-queue-list"),
-    path("", include("moderator.api.actions")),  # before the detail: its paths end in /actions/…, /resync
-    path("api/conferences/<path:telnyx_id>", api.conference_detail, name="api-conference-detail"),
+    path("", include("moderator.api.urls")),
 ]

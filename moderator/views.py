@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
+from moderator.control.registry import page_actions
 from moderator.database import bounded_waits
 from moderator.ingest.applier import WORKER
 from moderator.live import fragments
@@ -63,6 +64,7 @@ def board(request: HttpRequest) -> HttpResponse:
             **fragments.board_parts(),
             "can_moderate": can_moderate(request.user),
             "my_phone": my_phone(request.user),
+            "page_actions": page_actions(),
             "rooms": Room.objects.prefetch_related("numbers"),
             "can_edit_rooms": request.user.is_staff and request.user.has_perm("moderator.change_room"),
         },
@@ -80,6 +82,7 @@ def conference_page(request: HttpRequest, telnyx_id: str) -> HttpResponse:
         {
             "conference": conference,
             **fragments.conference_parts(conference),
+            "page_actions": page_actions(),
             "version": conference.version,
             "can_moderate": can_moderate(request.user),
             "my_phone": my_phone(request.user),

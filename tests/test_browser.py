@@ -3,6 +3,7 @@ server restart; a moderator's click mutes a leg in another tab; a failure shows 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -151,3 +152,41 @@ def test_a_click_mutes_in_every_tab_and_a_failure_shows_telnyx_reason(browser, s
     moderator.screenshot(path=str(ARTIFACTS / "action-failure.png"), full_page=True)
     for page in (moderator, observer):
         page.context.close()
+
+
+def test_the_dialogs_the_registry_declares_send_what_the_moderator_chose(browser, sim_stack):
+    """Speak (a textarea and selects from the enums) and record (a checkbox that sends a value) go to Telnyx with
+    the moderator's choices; a destructive confirmation looks destructive."""
+    sim, server = sim_stack
+    host = sim.call("+15550111", "+15550100")["call_control_id"]
+    api = server.client()
+    headers = {"X-CSRFToken": api.cookies["csrftoken"], "Referer": server.url}
+    response = api.post("/api/conferences", json={"call_control_id": host, "name": "Browser dialogs"}, headers=headers)
+    conference_id = response.json()["data"]["id"]
+    api.close()
+    page = logged_in_page(browser, server)
+    page.goto(f"{server.url}/conferences/{conference_id}/")
+    row(page, host).wait_for(timeout=TIMEOUT * 2)
+
+    page.get_by_role("button", name="Speak…").click()
+    page.fill("#f-payload", "The meeting starts in one minute.")
+    page.select_option("#f-language", label="English (UK)")
+    page.locator("#action-submit").click()
+    page.locator(".toast", has_text="done").first.wait_for(timeout=TIMEOUT)
+    (speak,) = [r for r in sim.requests_to("/actions/speak") if conference_id in r["path"]]
+    assert json.loads(speak["body"]) | {"command_id": None} == {
+        "payload": "The meeting starts in one minute.", "voice": "female", "language": "en-GB",
+        "payload_type": "text", "command_id": None,
+    }
+
+    page.get_by_role("button", name="● Record…").click()
+    page.check("#f-trim")
+    page.locator("#action-submit").click()
+    page.locator("#conference-summary .badge.rec", has_text="recording").wait_for(timeout=TIMEOUT)
+    (record,) = [r for r in sim.requests_to("/actions/record_start") if conference_id in r["path"]]
+    assert json.loads(record["body"])["trim"] == "trim-silence"
+
+    page.get_by_role("button", name="End conference…").click()
+    assert "danger" in page.locator("#action-submit").get_attribute("class")
+    page.get_by_role("button", name="Cancel").click()
+    page.context.close()

@@ -1,49 +1,38 @@
-"""The actions API the live pages use: thin views over `moderator.actions`.
+"""The actions API the live pages use: thin views over `moderator.control.actions` (the registry says which).
 
 POST /api/conferences/<id>/actions/<action>   (join, leave, end, hold, unhold, mute, unmute, play, stop, speak,
                                                record_start/pause/resume/stop, send_dtmf, gather_using_audio, update)
 POST /api/conferences/<id>/resync             reconcile from Telnyx's lists
-POST /api/conferences                         create a conference from a call (see api.conference_collection)
+POST /api/conferences                         create a conference from a call
 POST /api/calls/<call_control_id>/actions/<enqueue|leave_queue|hangup>
-Answers 200 ``{"data": ...}`` or ``{"error": {"status", "code", "title", "detail"}}``.
+Answers 200 ``{"data": ...}`` or the one error shape of `moderator.api.errors`.
 """
 
 from __future__ import annotations
 
 import json
-from functools import wraps
 
 from django.http import HttpRequest, JsonResponse
-from django.urls import path
 from django.views.decorators.http import require_POST
 from pydantic import ValidationError
 
-from moderator.api.read import error, login_required_json
+from moderator.api.access import moderator_required
+from moderator.api.errors import ApiError, error, invalid, telnyx_failure
 from moderator.control import actions
-from moderator.control.schemas import first_error
+from moderator.control.registry import CONFERENCE_ACTIONS, MODERATOR_CALL_ACTIONS
 from moderator.state.serializers import conference_dict
 from moderator.telnyx.client import TelnyxFailure
-
-
-def moderator_required(view):
-    """Session login (401), then the moderate permission (403): observers watch, they do not act."""
-
-    @login_required_json
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs):
-        if not request.user.has_perm("moderator.moderate_conference"):
-            return error(403, "not allowed", "Observers can watch conferences but not act on them.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def json_body(request: HttpRequest) -> dict:
     if not request.body:
         return {}
-    body = json.loads(request.body)
+    try:
+        body = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ApiError(400, "invalid", "invalid request", f"the body is not JSON: {exc}") from None
     if not isinstance(body, dict):
-        raise ValueError("the body must be a JSON object")
+        raise ApiError(400, "invalid", "invalid request", "the body must be a JSON object")
     return body
 
 
@@ -51,46 +40,33 @@ def answer(run) -> JsonResponse:
     """Run an action and turn each way it can fail into the error answer the page shows."""
     try:
         return JsonResponse({"data": run()})
-    except ValidationError as exc:  # before ValueError: it is one
-        field, message = first_error(exc)
-        return JsonResponse(
-            {
-                "error": {
-                    "status": 400,
-                    "code": "invalid",
-                    "title": "invalid request",
-                    "detail": message,
-                    "field": field,
-                }
-            },
-            status=400,
-        )
-    except (ValueError, UnicodeDecodeError) as exc:
-        return error(400, "invalid request", f"body is not a JSON object: {exc}")
+    except ApiError as exc:
+        return exc.response
+    except ValidationError as exc:
+        return invalid(exc)
     except actions.UnknownConference as exc:
-        return error(404, "conference not found", f"no conference with id {exc}")
+        return error(404, "not_found", "conference not found", f"no conference with id {exc}")
     except TelnyxFailure as failure:
-        return JsonResponse({"error": failure.as_json()}, status=failure.status)
+        return telnyx_failure(failure)
 
 
 @require_POST
 @moderator_required
 def conference_action(request: HttpRequest, telnyx_id: str, action: str) -> JsonResponse:
-    if action not in actions.CONFERENCE_ACTIONS:
-        return error(
-            404, "unknown action", f"{action!r} is not one of {', '.join(actions.CONFERENCE_ACTIONS)}"
-        )
+    if action not in CONFERENCE_ACTIONS:
+        return error(404, "not_found", "unknown action", f"{action!r} is not one of {', '.join(CONFERENCE_ACTIONS)}")
     return answer(lambda: actions.run_conference_action(request.user, telnyx_id, action, json_body(request)))
 
 
 @require_POST
 @moderator_required
 def call_action(request: HttpRequest, call_control_id: str, action: str) -> JsonResponse:
-    if action not in actions.CALL_ACTIONS or action == "answer":
-        return error(404, "unknown action", "call actions are enqueue, leave_queue and hangup")
+    if action not in MODERATOR_CALL_ACTIONS:
+        return error(404, "not_found", "unknown action", f"call actions are {', '.join(MODERATOR_CALL_ACTIONS)}")
     return answer(lambda: actions.run_call_action(request.user, call_control_id, action, json_body(request)))
 
 
+@require_POST
 @moderator_required
 def create_conference(request: HttpRequest) -> JsonResponse:
     return answer(lambda: conference_dict(actions.create_conference(request.user, json_body(request))))
@@ -100,15 +76,3 @@ def create_conference(request: HttpRequest) -> JsonResponse:
 @moderator_required
 def resync(request: HttpRequest, telnyx_id: str) -> JsonResponse:
     return answer(lambda: conference_dict(actions.sync_conference(telnyx_id, request.user)))
-
-
-# Telnyx ids are matched as paths: a v2 call_control_id is base64 and may hold a "/" (sent as %2F).
-urlpatterns = [
-    path(
-        "api/conferences/<path:telnyx_id>/actions/<slug:action>",
-        conference_action,
-        name="api-conference-action",
-    ),
-    path("api/conferences/<path:telnyx_id>/resync", resync, name="api-conference-resync"),
-    path("api/calls/<path:call_control_id>/actions/<slug:action>", call_action, name="api-call-action"),
-]

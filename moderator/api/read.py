@@ -1,35 +1,17 @@
-"""Read API: JSON for the conferences, their legs and recordings, and the waiting rooms."""
+"""The read API: JSON for the conferences, their legs and recordings, and the waiting rooms."""
 
 from __future__ import annotations
 
-from functools import wraps
-
 from django.core.paginator import EmptyPage, Paginator
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET
 
+from moderator.api.access import login_required_json
+from moderator.api.errors import error
 from moderator.models import Conference
 from moderator.state.serializers import conference_dict, conference_summary, conferences_with_counts, queues_dict
 
 MAX_PAGE_SIZE = 250
-
-
-def error(status: int, title: str, detail: str = "") -> JsonResponse:
-    return JsonResponse({"error": {"status": status, "title": title, "detail": detail}}, status=status)
-
-
-def login_required_json(view):
-    """Like login_required, but an API caller gets a 401 JSON answer instead of a login redirect."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return error(401, "authentication required", "log in at /accounts/login/")
-        if not request.user.is_active:
-            return error(403, "account disabled")
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def _positive_int(value: str | None, default: int, field: str) -> int:
@@ -40,16 +22,6 @@ def _positive_int(value: str | None, default: int, field: str) -> int:
     return int(value)
 
 
-@require_http_methods(["GET", "POST"])
-def conference_collection(request: HttpRequest) -> JsonResponse:
-    """GET lists conferences; POST creates one from a call (an action, see action_api)."""
-    if request.method == "POST":
-        from moderator.api.actions import create_conference
-
-        return create_conference(request)
-    return conference_list(request)
-
-
 @login_required_json
 def conference_list(request: HttpRequest) -> JsonResponse:
     queryset = Conference.objects.order_by("-first_seen_at", "-id")
@@ -57,7 +29,8 @@ def conference_list(request: HttpRequest) -> JsonResponse:
     if status:
         if status not in Conference.Status.values:
             return error(
-                400, "invalid filter", f"status must be one of {', '.join(Conference.Status.values)}"
+                400, "invalid", "invalid filter", f"status must be one of {', '.join(Conference.Status.values)}",
+                "status",
             )
         queryset = queryset.filter(status=status)
     if name := request.GET.get("name"):
@@ -66,7 +39,7 @@ def conference_list(request: HttpRequest) -> JsonResponse:
         page_number = _positive_int(request.GET.get("page"), 1, "page")
         page_size = min(_positive_int(request.GET.get("page_size"), 50, "page_size"), MAX_PAGE_SIZE)
     except ValueError as exc:
-        return error(400, "invalid paging", str(exc))
+        return error(400, "invalid", "invalid paging", str(exc), str(exc).split(" ", 1)[0])
     paginator = Paginator(conferences_with_counts(queryset), page_size)
     try:
         page = paginator.page(page_number)
@@ -89,7 +62,7 @@ def conference_list(request: HttpRequest) -> JsonResponse:
 def conference_detail(request: HttpRequest, telnyx_id: str) -> JsonResponse:
     conference = Conference.objects.filter(telnyx_id=telnyx_id).first()
     if conference is None:
-        return error(404, "conference not found", f"no conference with id {telnyx_id!r}")
+        return error(404, "not_found", "conference not found", f"no conference with id {telnyx_id!r}")
     return JsonResponse(conference_dict(conference))
 
 
@@ -100,12 +73,3 @@ def queue_list(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {"queues": [{"name": name, "calls": calls, "waiting": len(calls)} for name, calls in queues.items()]}
     )
-
-
-def csrf_failure(request: HttpRequest, reason: str = "") -> JsonResponse:
-    """CSRF refusals as JSON for the API (the page shows the message), Django's page elsewhere."""
-    if request.path.startswith("/api/"):
-        return error(403, "CSRF check failed", f"{reason}. Reload the page and try again.")
-    from django.views.csrf import csrf_failure as default
-
-    return default(request, reason)

@@ -9,56 +9,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from pydantic import BaseModel
 
 from moderator.control import schemas
-from moderator.live import broadcast, fragments
+from moderator.control.registry import CALL_ACTIONS, CONFERENCE_ACTIONS, CREATE_CONFERENCE, Action
+from moderator.live import broadcast, timeline
 from moderator.models import Conference, ModeratorAction, OutboxCommand
 from moderator.state import rules
-from moderator.state.changes import Changes, TimelineNote
+from moderator.state.changes import Changes
 from moderator.telnyx.client import RETRIES_WITH_COMMAND_ID, TelnyxFailure, as_dict, new_command_id, send
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Action:
-    schema: type[BaseModel]
-    method: str  # the SDK method under client.conferences.actions / client.calls.actions
-    takes_command_id: bool
-    describe: str  # what the moderator asked for, for messages: "mute", "start recording"
-
-
-CONFERENCE_ACTIONS: dict[str, Action] = {
-    "join": Action(schemas.Join, "join", True, "join a call to the conference"),
-    "leave": Action(schemas.Leave, "leave", True, "remove a participant"),
-    "end": Action(schemas.End, "end_conference", True, "end the conference"),
-    "hold": Action(schemas.Hold, "hold", False, "hold"),
-    "unhold": Action(schemas.Unhold, "unhold", False, "unhold"),
-    "mute": Action(schemas.Mute, "mute", False, "mute"),
-    "unmute": Action(schemas.Mute, "unmute", False, "unmute"),
-    "play": Action(schemas.Play, "play", False, "play audio"),
-    "stop": Action(schemas.Stop, "stop", False, "stop audio"),
-    "speak": Action(schemas.Speak, "speak", True, "speak text"),
-    "record_start": Action(schemas.RecordStart, "record_start", True, "start recording"),
-    "record_pause": Action(schemas.RecordControl, "record_pause", True, "pause recording"),
-    "record_resume": Action(schemas.RecordControl, "record_resume", True, "resume recording"),
-    "record_stop": Action(schemas.RecordStop, "record_stop", True, "stop recording"),
-    "send_dtmf": Action(schemas.SendDtmf, "send_dtmf", False, "send DTMF"),
-    "gather_using_audio": Action(schemas.Gather, "gather_dtmf_audio", False, "gather digits"),
-    "update": Action(schemas.Update, "update", True, "change the supervisor role"),
-}
-
-CALL_ACTIONS: dict[str, Action] = {
-    "enqueue": Action(schemas.Enqueue, "enqueue", True, "put the call in a queue"),
-    "leave_queue": Action(schemas.CallCommand, "leave_queue", True, "take the call out of its queue"),
-    "hangup": Action(schemas.CallCommand, "hangup", True, "hang up the call"),
-    "answer": Action(schemas.CallCommand, "answer", True, "answer the call"),
-}
 
 
 class UnknownConference(Exception):
@@ -140,9 +103,7 @@ def _audited(
     """Every attempt, good or failed, shows on its conference's timeline in every open tab."""
     if conference is not None:
         changes.conference(conference.telnyx_id)
-        changes.timeline.append(
-            TimelineNote(conference.telnyx_id, audit.created_at, entry=fragments.action_entry(audit))
-        )
+        changes.timeline.append(timeline.action_note(conference.telnyx_id, audit))
     return changes
 
 
@@ -151,7 +112,7 @@ def run_conference_action(
 ) -> dict[str, Any]:
     """Validate (raises pydantic.ValidationError), send, audit, apply. Raises TelnyxFailure when refused."""
     action = CONFERENCE_ACTIONS[name]
-    params = action.schema.model_validate(body).model_dump(exclude_none=True)
+    params = action.schema.model_validate(body).model_dump(mode="json", exclude_none=True)
     conference = Conference.objects.filter(telnyx_id=conference_id).first()
     if conference is None:
         raise UnknownConference(conference_id)
@@ -167,7 +128,7 @@ def run_conference_action(
         command_id=command_id,
     )
     with transaction.atomic():
-        changes = rules.apply_accepted_command(conference, name, params)
+        changes = rules.apply_accepted(conference, action.accepted, params) if action.accepted else Changes()
         broadcast.publish_on_commit(_audited(conference, audit, changes))
     return as_dict(response)
 
@@ -176,7 +137,7 @@ def run_call_action(
     user, call_control_id: str, name: str, body: dict[str, Any], *, command_id: str | None = None
 ) -> dict[str, Any]:
     action = CALL_ACTIONS[name]
-    params = action.schema.model_validate(body).model_dump(exclude_none=True)
+    params = action.schema.model_validate(body).model_dump(mode="json", exclude_none=True)
     sdk_method = action.method
     response, _ = _attempt(
         user,
@@ -199,12 +160,11 @@ def create_conference(
 
     Started for a dial-in `room` that records automatically, the recording's start is decided in the
     same transaction: an outbox row (`creator` is the call it is reported on if it fails)."""
-    params = schemas.CreateConference.model_validate(body).model_dump(exclude_none=True)
-    action = Action(schemas.CreateConference, "create", True, "create a conference")
+    params = schemas.CreateConference.model_validate(body).model_dump(mode="json", exclude_none=True)
     response, audit = _attempt(
         user,
         "create_conference",
-        action,
+        CREATE_CONFERENCE,
         params,
         conference=None,
         conference_id="",

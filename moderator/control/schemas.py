@@ -7,47 +7,72 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from django.db.models import TextChoices
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from moderator.models import Participant, Room
 
 CallControlId = Annotated[str, Field(min_length=1, max_length=255)]
 CallControlIds = Annotated[list[CallControlId], Field(min_length=1, max_length=1000)]
-Region = Literal["Australia", "Europe", "Middle East", "US"]
-Beep = Literal["always", "never", "on_enter", "on_exit"]
-SupervisorRole = Literal["barge", "monitor", "none", "whisper"]
+# Telnyx's enums: those the product keeps on its own rows come from the models' choices.
+Region = Room.Region
+Beep = Room.Beep
+SupervisorRole = Participant.SupervisorRole
 Url = Annotated[str, Field(min_length=1, max_length=2048, pattern=r"^https?://\S+$")]
 MediaName = Annotated[str, Field(min_length=1, max_length=255)]
 ClientState = Annotated[str, Field(max_length=4096)]
-Language = Literal[
-    "arb",
-    "cmn-CN",
-    "cy-GB",
-    "da-DK",
-    "de-DE",
-    "en-AU",
-    "en-GB",
-    "en-GB-WLS",
-    "en-IN",
-    "en-US",
-    "es-ES",
-    "es-MX",
-    "es-US",
-    "fr-CA",
-    "fr-FR",
-    "hi-IN",
-    "is-IS",
-    "it-IT",
-    "ja-JP",
-    "ko-KR",
-    "nb-NO",
-    "nl-NL",
-    "pl-PL",
-    "pt-BR",
-    "pt-PT",
-    "ro-RO",
-    "ru-RU",
-    "sv-SE",
-    "tr-TR",
-]
+
+
+class Voice(TextChoices):
+    FEMALE = "female", "female"
+    MALE = "male", "male"
+
+
+class PayloadType(TextChoices):
+    TEXT = "text", "text"
+    SSML = "ssml", "SSML"
+
+
+class RecordingFormat(TextChoices):
+    MP3 = "mp3", "MP3"
+    WAV = "wav", "WAV"
+
+
+class Channels(TextChoices):
+    SINGLE = "single", "single (mixed)"
+    DUAL = "dual", "dual"
+
+
+class Language(TextChoices):
+    ARB = "arb", "Arabic"
+    CMN_CN = "cmn-CN", "Chinese (Mandarin)"
+    CY_GB = "cy-GB", "Welsh"
+    DA_DK = "da-DK", "Danish"
+    DE_DE = "de-DE", "German"
+    EN_AU = "en-AU", "English (Australia)"
+    EN_GB = "en-GB", "English (UK)"
+    EN_GB_WLS = "en-GB-WLS", "English (Wales)"
+    EN_IN = "en-IN", "English (India)"
+    EN_US = "en-US", "English (US)"
+    ES_ES = "es-ES", "Spanish (Spain)"
+    ES_MX = "es-MX", "Spanish (Mexico)"
+    ES_US = "es-US", "Spanish (US)"
+    FR_CA = "fr-CA", "French (Canada)"
+    FR_FR = "fr-FR", "French (France)"
+    HI_IN = "hi-IN", "Hindi"
+    IS_IS = "is-IS", "Icelandic"
+    IT_IT = "it-IT", "Italian"
+    JA_JP = "ja-JP", "Japanese"
+    KO_KR = "ko-KR", "Korean"
+    NB_NO = "nb-NO", "Norwegian"
+    NL_NL = "nl-NL", "Dutch"
+    PL_PL = "pl-PL", "Polish"
+    PT_BR = "pt-BR", "Portuguese (Brazil)"
+    PT_PT = "pt-PT", "Portuguese (Portugal)"
+    RO_RO = "ro-RO", "Romanian"
+    RU_RU = "ru-RU", "Russian"
+    SV_SE = "sv-SE", "Swedish"
+    TR_TR = "tr-TR", "Turkish"
 
 
 class Body(BaseModel):
@@ -91,14 +116,14 @@ class Play(Targets):
 
 class Speak(Targets):
     payload: Annotated[str, Field(min_length=1, max_length=3000)]
-    voice: Annotated[str, Field(min_length=1, max_length=128)]
+    voice: Annotated[str, Field(min_length=1, max_length=128)]  # female, male, or a Polly/Azure voice name
     language: Language | None = None
-    payload_type: Literal["text", "ssml"] | None = None
+    payload_type: PayloadType | None = None
 
 
 class RecordStart(Body):
-    format: Literal["wav", "mp3"]
-    channels: Literal["single", "dual"] | None = None
+    format: RecordingFormat
+    channels: Channels | None = None
     play_beep: bool | None = None
     trim: Literal["trim-silence"] | None = None
     custom_file_name: Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[\w.\-]+$")] | None = None

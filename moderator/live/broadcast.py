@@ -18,16 +18,15 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from moderator.live import fragments
+from moderator.live import fragments, timeline
 from moderator.models import Conference, Participant
-from moderator.state.changes import Changes, TimelineNote
+from moderator.state.changes import Changes
 from moderator.state.rules import bump_versions
-from moderator.state.serializers import calls_by_control_id, iso
+from moderator.state.serializers import calls_by_control_id
 
 logger = logging.getLogger(__name__)
 
 BOARD_GROUP = "board"
-ANNOUNCED = {"conference.participant.joined": "joined", "conference.participant.left": "left"}
 
 
 def conference_group(telnyx_id: str) -> str:
@@ -69,8 +68,7 @@ def build_messages(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
     for telnyx_id, conference in conferences.items():
         rows = {p.call_control_id: fragments.participant_row(p, conference, calls)
                 for p in legs if p.conference_id == conference.pk}
-        notes = sorted((n for n in changes.timeline if n.conference_id == telnyx_id),
-                       key=lambda n: (n.at if isinstance(n.at, str) else iso(n.at)) or "", reverse=True)
+        notes = [n for n in changes.timeline if n.conference_id == telnyx_id]
         version = versions[telnyx_id]
         out.append((conference_group(telnyx_id), message({
             "type": "update",
@@ -78,9 +76,8 @@ def build_messages(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
             "version": version,
             "summary": fragments.summary(conference, active[conference.pk], floors),
             "rows": rows,
-            "timeline": _timeline_html(notes, callers),
-            "announce": [f"{fragments.leg_name(n.call_control_id, callers)} {ANNOUNCED[n.event_type]}"
-                         for n in notes if n.event_type in ANNOUNCED],
+            "timeline": fragments.render("timeline.html", {"entries": timeline.entries(notes, callers)}) if notes else "",
+            "announce": timeline.announcements(notes, callers),
         })))
         out.append((BOARD_GROUP, message({
             "type": "conference",
@@ -102,15 +99,6 @@ def build_messages(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
             )
         )
     return out
-
-
-def _timeline_html(notes: list[TimelineNote], callers: dict[str, str]) -> str:
-    """Webhook entries are described here; action entries arrive already described."""
-    if not notes:
-        return ""
-    described = [n.entry or fragments.timeline_entry(n.at, n.event_type, n.call_control_id, n.detail, callers)
-                 for n in notes]
-    return fragments.render("timeline.html", {"entries": described})
 
 
 async def send_async(messages: list[tuple[str, dict[str, Any]]]) -> None:

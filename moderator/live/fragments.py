@@ -11,9 +11,9 @@ from django.template import engines
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
-from moderator.models import Call, Conference, ModeratorAction, Participant, Room, WebhookEvent
+from moderator.live import timeline
+from moderator.models import Call, Conference, Participant, Room
 from moderator.state.serializers import (
-    calls_by_control_id,
     conference_dict,
     conference_summary,
     iso,
@@ -22,101 +22,12 @@ from moderator.state.serializers import (
 )
 
 RECENTLY_ENDED = 10
-TIMELINE_LENGTH = 60
-
-EVENT_TEXT = {
-    "conference.created": "Conference started",
-    "conference.ended": "Conference ended",
-    "conference.floor.changed": "{leg} took the floor",
-    "conference.participant.joined": "{leg} joined",
-    "conference.participant.left": "{leg} left",
-    "conference.participant.playback.started": "Playing {detail} to {leg}",
-    "conference.participant.playback.ended": "Playback to {leg} ended",
-    "conference.participant.speak.started": "Speaking text to {leg}",
-    "conference.participant.speak.ended": "Text to {leg} finished",
-    "conference.playback.started": "Playing {detail} to everyone",
-    "conference.playback.ended": "Playback ended",
-    "conference.speak.started": "Speaking text to everyone",
-    "conference.speak.ended": "Text to everyone finished",
-    "conference.recording.saved": "Recording saved",
-}
-
-
-def leg_name(call_control_id: str, callers: dict[str, str]) -> str:
-    return callers.get(call_control_id) or (f"Leg …{call_control_id[-6:]}" if call_control_id else "")
 
 
 def display_rows(participants: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in participants:
-        row["name"] = row["from"] or leg_name(row["call_control_id"], {})
+        row["name"] = row["from"] or timeline.leg_name(row["call_control_id"], {})
     return participants
-
-
-def timeline_entry(
-    at, event_type: str, call_control_id: str, detail: str, callers: dict[str, str]
-) -> dict[str, Any]:
-    template = EVENT_TEXT.get(event_type, event_type)
-    if event_type == "conference.ended" and detail:
-        template += " ({detail})"
-    return {
-        "at": iso(at),
-        "kind": event_type.rsplit(".", 1)[-1] if "." in event_type else event_type,
-        "text": template.format(leg=leg_name(call_control_id, callers), detail=detail or "audio"),
-    }
-
-
-def action_entry(action: ModeratorAction, callers: dict[str, str] | None = None) -> dict[str, Any]:
-    """A moderator action on the timeline, naming its legs as the page does (the caller's number)."""
-    who = action.user.get_username() if action.user else "system"
-    shown = action.call_control_ids[:3]
-    callers = _callers(shown) if callers is None else callers
-    targets = ", ".join(leg_name(c, callers) for c in shown) + (" …" if len(action.call_control_ids) > 3 else "")
-    outcome = (
-        ""
-        if action.outcome == ModeratorAction.Outcome.OK
-        else f" — failed: {action.error_detail or action.outcome}"
-    )
-    return {
-        "at": iso(action.created_at),
-        "kind": "action" if not outcome else "action-failed",
-        "text": f"{who}: {action.action.replace('_', ' ')}{' ' + targets if targets else ''}{outcome}",
-    }
-
-
-def _callers(call_control_ids) -> dict[str, str]:
-    return {
-        ccid: call.from_number
-        for ccid, call in calls_by_control_id(call_control_ids).items()
-        if call.from_number
-    }
-
-
-def timeline(conference: Conference) -> list[dict[str, Any]]:
-    """Recent webhooks and moderator actions of a conference, newest first."""
-    events = list(
-        WebhookEvent.objects.filter(conference_telnyx_id=conference.telnyx_id)
-        .exclude(status=WebhookEvent.Status.FAILED)
-        .order_by("-occurred_at", "-id")
-        .values_list("occurred_at", "event_type", "call_control_id", "raw")[:TIMELINE_LENGTH]
-    )
-    actions = list(
-        ModeratorAction.objects.filter(conference_telnyx_id=conference.telnyx_id)
-        .select_related("user")
-        .order_by("-created_at")[:TIMELINE_LENGTH]
-    )
-    callers = _callers({e[2] for e in events if e[2]} | {c for a in actions for c in a.call_control_ids[:3]})
-    entries = [
-        timeline_entry(at, event_type, ccid, _detail(raw), callers) for at, event_type, ccid, raw in events
-    ]
-    entries += [action_entry(a, callers) for a in actions]
-    return sorted(entries, key=lambda e: e["at"] or "", reverse=True)[:TIMELINE_LENGTH]
-
-
-def _detail(raw: str) -> str:
-    import json
-
-    payload = json.loads(raw).get("data", {}).get("payload", {}) if raw.startswith("{") else {}
-    return str(payload.get("reason") or payload.get("media_url") or payload.get("media_name") or "")
 
 
 def render(template: str, context: dict[str, Any]) -> SafeString:
@@ -145,7 +56,7 @@ def active_counts(conferences: list[Conference]) -> dict[int, int]:
 
 
 def floor_callers(conferences: list[Conference]) -> dict[str, str]:
-    return _callers({c.floor_call_control_id for c in conferences if c.floor_call_control_id})
+    return timeline.callers_of({c.floor_call_control_id for c in conferences if c.floor_call_control_id})
 
 
 def summary(conference: Conference, active: int | None = None, callers: dict[str, str] | None = None) -> str:
@@ -157,7 +68,7 @@ def summary(conference: Conference, active: int | None = None, callers: dict[str
         active = conference.participants.exclude(status=Participant.Status.LEFT).count()
     data = conference_summary(conference, active)
     floor = data["floor_call_control_id"]
-    data["floor_name"] = leg_name(floor, callers if callers is not None else _callers([floor])) if floor else ""
+    data["floor_name"] = timeline.leg_name(floor, callers if callers is not None else timeline.callers_of([floor])) if floor else ""
     return render("summary.html", {"conference": data})
 
 
@@ -167,7 +78,7 @@ def conference_parts(conference: Conference) -> dict[str, Any]:
     return {
         "summary": render("summary.html", context),
         "rows": render("rows.html", {"participants": context["participants"]}),
-        "timeline": render("timeline.html", {"entries": timeline(conference)}),
+        "timeline": render("timeline.html", {"entries": timeline.history(conference)}),
     }
 
 
@@ -181,12 +92,12 @@ def board_conferences() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         counted.filter(status=Conference.Status.COMPLETED).order_by("-ended_at", "-id")[:RECENTLY_ENDED]
     )
     floor_ids = {c.floor_call_control_id for c in live if c.floor_call_control_id}
-    callers = _callers(floor_ids)
+    callers = timeline.callers_of(floor_ids)
 
     def card(conference: Conference) -> dict[str, Any]:
         data = conference_summary(conference, conference.active)
         data["floor_name"] = (
-            leg_name(data["floor_call_control_id"], callers) if data["floor_call_control_id"] else ""
+            timeline.leg_name(data["floor_call_control_id"], callers) if data["floor_call_control_id"] else ""
         )
         data["version"] = conference.version
         return data
@@ -199,7 +110,7 @@ def board_card(conference: Conference, active: int | None = None, callers: dict[
         active = conference.participants.exclude(status=Participant.Status.LEFT).count()
     data = conference_summary(conference, active)
     floor = data["floor_call_control_id"]
-    data["floor_name"] = leg_name(floor, callers if callers is not None else _callers([floor])) if floor else ""
+    data["floor_name"] = timeline.leg_name(floor, callers if callers is not None else timeline.callers_of([floor])) if floor else ""
     data["version"] = conference.version
     return render("card.html", {"c": data})
 

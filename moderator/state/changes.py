@@ -4,19 +4,37 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from moderator.telnyx.event import TelnyxEvent
 
 
 @dataclass(frozen=True, slots=True)
 class TimelineNote:
-    """One line for a conference's live timeline: an applied webhook, or a moderator action (with `text`)."""
+    """One line for a conference's live timeline: an applied webhook, or a moderator action (already worded,
+    in `entry`). `key` identifies it on the page: a snapshot and an update may both carry it."""
 
     conference_id: str
     at: datetime | str | None
+    key: str = ""
     event_type: str = ""
     call_control_id: str = ""
-    detail: str = ""
-    entry: dict[str, Any] | None = None  # an action's entry, already worded
+    detail: str = ""  # the event's reason, or the media it played
+    entry: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, event: TelnyxEvent, at: datetime | None = None) -> TimelineNote:
+        payload = event.payload
+        detail = payload.get("reason") or payload.get("media_url") or payload.get("media_name") or ""
+        return cls(
+            conference_id=event.conference_id,
+            at=at or event.occurred_at,
+            key=event.id,
+            event_type=event.event_type,
+            call_control_id=event.call_control_id,
+            detail=str(detail)[:300],
+        )
 
 
 @dataclass

@@ -441,17 +441,7 @@ def apply(ws: WorkingSet, event: TelnyxEvent) -> None:
     when = event_time(event)
     RULES[event.event_type](ws, event, when)
     if event.conference_id:
-        ws.timeline.append(
-            TimelineNote(
-                conference_id=event.conference_id,
-                at=when,
-                event_type=event.event_type,
-                call_control_id=event.call_control_id,
-                detail=str(
-                    event.payload.get("reason") or event.payload.get("media_url") or event.payload.get("media_name") or ""
-                )[:300],
-            )
-        )
+        ws.timeline.append(TimelineNote.of(event, at=when))
 
 
 def bump_versions(changes: Changes) -> None:
@@ -470,68 +460,71 @@ def bump_versions(changes: Changes) -> None:
 
 # --- accepted commands and resyncs ----------------------------------------------------------------
 # Mute, unmute, hold, unhold and supervisor-role changes produce no webhook: their state comes from
-# Telnyx's accepting answer, and from its participant lists when the product resyncs.
+# Telnyx's accepting answer, and from its participant lists when the product resyncs. Each action's entry
+# in the registry (`moderator.control.actions`) names the rule below that says what its acceptance means.
 
-_FLAG_COMMANDS = {
-    "mute": ("muted", True),
-    "unmute": ("muted", False),
-    "hold": ("on_hold", True),
-    "unhold": ("on_hold", False),
-}
-_RECORDING_COMMANDS = {
-    "record_start": Conference.RecordingStatus.RECORDING,
-    "record_resume": Conference.RecordingStatus.RECORDING,
-    "record_pause": Conference.RecordingStatus.PAUSED,
-    "record_stop": Conference.RecordingStatus.IDLE,
-}
+Accepted = Callable[[Conference, dict[str, Any], Changes], None]
 
 
-def apply_accepted_command(conference: Conference, action: str, params: dict[str, Any]) -> Changes:
-    """The state a command Telnyx accepted implies, where no webhook will report it."""
-    changes = Changes()
-    conference = Conference.objects.select_for_update().get(pk=conference.pk)
-    if action in _FLAG_COMMANDS:
-        field_name, value = _FLAG_COMMANDS[action]
-        legs = conference.participants.select_for_update().exclude(status=Participant.Status.LEFT)
-        if params.get("call_control_ids"):
-            legs = legs.filter(call_control_id__in=params["call_control_ids"])
-        for participant in legs:
-            if getattr(participant, field_name) != value:
-                setattr(participant, field_name, value)
-                participant.conference = conference
-                participant.save(update_fields=[field_name, "updated_at"])
-                changes.participant(conference.telnyx_id, participant.call_control_id)
-    elif action == "update":
-        participant = (
-            conference.participants.select_for_update()
-            .filter(call_control_id=params["call_control_id"])
-            .first()
-        )
-        if participant is not None:
-            participant.supervisor_role = params["supervisor_role"]
-            participant.whisper_call_control_ids = params.get("whisper_call_control_ids") or []
-            participant.conference = conference
-            participant.save(update_fields=["supervisor_role", "whisper_call_control_ids", "updated_at"])
-            changes.participant(conference.telnyx_id, participant.call_control_id)
-    elif action in _RECORDING_COMMANDS:
-        conference.recording_status = _RECORDING_COMMANDS[action]
+def _legs_named(conference: Conference, params: dict[str, Any]):
+    """The legs a command addressed: its `call_control_ids`, or everyone still in the conference."""
+    legs = conference.participants.select_for_update().exclude(status=Participant.Status.LEFT)
+    return legs.filter(call_control_id__in=params["call_control_ids"]) if params.get("call_control_ids") else legs
+
+
+def legs_flag(field_name: str, value: bool) -> Accepted:
+    """mute/unmute, hold/unhold: the flag on every leg the command addressed."""
+
+    def accepted(conference: Conference, params: dict[str, Any], changes: Changes) -> None:
+        for leg in _legs_named(conference, params):
+            if getattr(leg, field_name) != value:
+                setattr(leg, field_name, value)
+                leg.save(update_fields=[field_name, "updated_at"])
+                changes.participant(conference.telnyx_id, leg.call_control_id)
+
+    return accepted
+
+
+def supervisor_role(conference: Conference, params: dict[str, Any], changes: Changes) -> None:
+    """update: the leg's supervisor role and whom it whispers to."""
+    leg = conference.participants.select_for_update().filter(call_control_id=params["call_control_id"]).first()
+    if leg is not None:
+        leg.supervisor_role = params["supervisor_role"]
+        leg.whisper_call_control_ids = params.get("whisper_call_control_ids") or []
+        leg.save(update_fields=["supervisor_role", "whisper_call_control_ids", "updated_at"])
+        changes.participant(conference.telnyx_id, leg.call_control_id)
+
+
+def recording(status: str) -> Accepted:
+    """record_start/pause/resume/stop: the conference's recording state, from now."""
+
+    def accepted(conference: Conference, params: dict[str, Any], changes: Changes) -> None:
+        conference.recording_status = status
         conference.recording_at = timezone.now()
         conference.save(update_fields=["recording_status", "recording_at", "updated_at"])
         changes.conference(conference.telnyx_id)
-    elif action == "join":
-        # The leg shows as "joining" until conference.participant.joined arrives (unless it already has).
-        participant, created = Participant.objects.get_or_create(
-            conference=conference,
-            call_control_id=params["call_control_id"],
-            defaults={
-                "muted": bool(params.get("mute")),
-                "on_hold": bool(params.get("hold")),
-                "supervisor_role": params.get("supervisor_role") or "none",
-                "whisper_call_control_ids": params.get("whisper_call_control_ids") or [],
-            },
-        )
-        if created:
-            changes.participant(conference.telnyx_id, participant.call_control_id)
+
+    return accepted
+
+
+def joined_with_options(conference: Conference, params: dict[str, Any], changes: Changes) -> None:
+    """join: the leg shows as "joining" until conference.participant.joined arrives (unless it has), and with
+    the options it joined with (muted, on hold, role) from the first moment — Telnyx reports none of them."""
+    leg, _ = Participant.objects.select_for_update().get_or_create(
+        conference=conference, call_control_id=params["call_control_id"]
+    )
+    leg.muted = bool(params.get("mute"))
+    leg.on_hold = bool(params.get("hold"))
+    leg.supervisor_role = params.get("supervisor_role") or Participant.SupervisorRole.NONE
+    leg.whisper_call_control_ids = params.get("whisper_call_control_ids") or []
+    leg.save()
+    changes.participant(conference.telnyx_id, leg.call_control_id)
+
+
+def apply_accepted(conference: Conference, accepted: Accepted, params: dict[str, Any]) -> Changes:
+    """Apply what Telnyx's acceptance of a command means, on the conference's locked row."""
+    changes = Changes()
+    accepted(Conference.objects.select_for_update().get(pk=conference.pk), params, changes)
     return changes
 
 

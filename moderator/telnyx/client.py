@@ -34,8 +34,6 @@ class TelnyxFailure(Exception):
     def __str__(self) -> str:
         return f"{self.title}: {self.detail}"
 
-    def as_json(self) -> dict[str, Any]:
-        return {"status": self.status, "code": self.code, "title": self.title, "detail": self.detail}
 
 
 @lru_cache(maxsize=4)

@@ -5,25 +5,9 @@ import { live, toast } from "./live.js";
 
 const dialog = document.getElementById("action-dialog");
 const fieldsBox = document.getElementById("action-fields");
-const LANGUAGES = ["en-US", "en-GB", "en-AU", "de-DE", "es-ES", "es-US", "fr-FR", "fr-CA", "it-IT", "ja-JP", "nl-NL", "pt-BR"];
-
-// What each action asks the moderator for. A field is [name, label, type, options].
-const FORMS = {
-  hold: { title: "Put on hold", fields: [["audio_url", "Hold music URL (optional)", "url"], ["media_name", "…or a stored media name", "text"]] },
-  play: { title: "Play audio", fields: [["audio_url", "Audio URL", "url"], ["media_name", "…or a stored media name", "text"], ["loop", "Repeat", "select", ["1", "2", "3", "infinity"]]] },
-  speak: { title: "Speak text", fields: [["payload", "Text (or SSML)", "textarea"], ["voice", "Voice", "select", ["female", "male"]], ["language", "Language", "select", LANGUAGES], ["payload_type", "Format", "select", ["text", "ssml"]]] },
-  send_dtmf: { title: "Send DTMF", fields: [["digits", "Digits (0-9, *, #, A-D)", "text"]] },
-  gather_using_audio: { title: "Gather digits", fields: [["audio_url", "Prompt audio URL", "url"], ["minimum_digits", "Minimum digits", "number"], ["maximum_digits", "Maximum digits", "number"], ["terminating_digit", "Terminating digit", "text"]] },
-  record_start: { title: "Start recording", fields: [["format", "Format", "select", ["mp3", "wav"]], ["channels", "Channels", "select", ["single", "dual"]], ["play_beep", "Play a beep", "checkbox"], ["trim", "Trim silence", "checkbox"]] },
-  update: { title: "Supervisor role", fields: [["supervisor_role", "Role", "select", ["none", "whisper", "barge", "monitor"]], ["whisper_call_control_ids", "Whisper to (for whisper)", "legs"]] },
-  join: { title: "Add a call to this conference", fields: [["call_control_id", "Call control id of a parked call", "text"], ["mute", "Join muted", "checkbox"], ["supervisor_role", "Role", "select", ["none", "whisper", "barge", "monitor"]]] },
-  enqueue: { title: "Move to a queue", fields: [["queue_name", "Queue name", "text"]] },
-  create_conference: { title: "Start a new conference with this caller", fields: [["name", "Conference name", "text"]] },
-  admit: { title: "Admit caller", fields: [["conference", "Into conference", "conferences"]] },
-  end: { title: "End the conference?", confirm: "Everyone still on the call will be disconnected." },
-  leave: { title: "Remove from the conference?", confirm: "The caller leaves the conference (the call stays up, parked)." },
-  drop: { title: "Drop this caller?", confirm: "The caller is taken out of the queue and hung up." },
-};
+// Every action and verb of the page, declared once on the server (moderator/control/registry.py): what it
+// posts, which legs it addresses and what its dialog asks for.
+const ACTIONS = JSON.parse(document.getElementById("page-actions").textContent);
 
 function csrfToken() {
   return document.cookie.split("; ").find((c) => c.startsWith("csrftoken="))?.split("=")[1] || "";
@@ -49,19 +33,19 @@ async function post(path, body) {
   return payload.data;
 }
 
-function field([name, label, type, options = []]) {
+function field({ name, label, kind, options, required }) {
   const wrap = document.createElement("div");
-  wrap.className = type === "checkbox" ? "check" : "field";
+  wrap.className = kind === "checkbox" ? "check" : "field";
   const id = `f-${name}`;
   let input;
-  if (type === "select") {
+  if (kind === "select") {
     input = document.createElement("select");
-    for (const option of options) input.append(new Option(option, option));
-  } else if (type === "textarea") {
+    for (const [value, text] of options) input.append(new Option(text, value));
+  } else if (kind === "textarea") {
     input = document.createElement("textarea");
-  } else if (type === "legs" || type === "conferences") {
+  } else if (kind === "legs" || kind === "conferences") {
     input = document.createElement("select");
-    if (type === "legs") {
+    if (kind === "legs") {
       input.multiple = true;
       for (const row of live.joinedRows()) input.append(new Option(row.querySelector(".name").textContent, row.dataset.callControlId));
     } else {
@@ -71,12 +55,15 @@ function field([name, label, type, options = []]) {
     }
   } else {
     input = document.createElement("input");
-    input.type = type;
+    input.type = kind;
+    // A checkbox with an option sends that option's value (trim: "trim-silence"), otherwise true.
+    if (kind === "checkbox" && options.length) input.value = options[0][0];
   }
   input.name = name;
   input.id = id;
+  input.required = required;
   const labelEl = Object.assign(document.createElement("label"), { textContent: label, htmlFor: id });
-  type === "checkbox" ? wrap.append(input, " ", labelEl) : wrap.append(labelEl, input);
+  kind === "checkbox" ? wrap.append(input, " ", labelEl) : wrap.append(labelEl, input);
   return wrap;
 }
 
@@ -85,20 +72,19 @@ function formValues(form) {
   for (const el of form.elements) {
     if (!el.name) continue;
     if (el.type === "checkbox") {
-      if (el.checked) values[el.name] = el.name === "trim" ? "trim-silence" : true;
+      if (el.checked) values[el.name] = el.value === "on" ? true : el.value;
     } else if (el.multiple) {
       const chosen = [...el.selectedOptions].map((o) => o.value);
       if (chosen.length) values[el.name] = chosen;
     } else if (el.value !== "") {
-      values[el.name] = el.type === "number" || (el.name === "loop" && el.value !== "infinity") ? Number(el.value) : el.value;
+      values[el.name] = el.type === "number" ? Number(el.value) : el.value;
     }
   }
   return values;
 }
 
 // Ask for the action's parameters (or a confirmation); resolves to the values, or null if cancelled.
-function ask(action, preset = {}) {
-  const form = FORMS[action];
+function ask(form, preset = {}) {
   if (!form) return Promise.resolve({});
   document.getElementById("action-dialog-title").textContent = form.title;
   fieldsBox.replaceChildren();
@@ -108,7 +94,9 @@ function ask(action, preset = {}) {
     const input = fieldsBox.querySelector(`[name="${name}"]`);
     if (input) input.value = value;
   }
-  document.getElementById("action-submit").textContent = form.confirm ? form.title.replace("?", "") : "Send";
+  const submit = document.getElementById("action-submit");
+  submit.textContent = form.confirm ? form.title.replace("?", "") : "Send";
+  submit.classList.toggle("danger", form.destructive);
   dialog.showModal();
   fieldsBox.querySelector("input, select, textarea")?.focus();
   return new Promise((resolve) => {
@@ -135,39 +123,36 @@ function targets(button) {
 const id = encodeURIComponent;
 
 async function perform(button) {
-  const action = button.dataset.action;
+  const spec = ACTIONS[button.dataset.action];
+  if (!spec) throw new Error(`This page does not know the action "${button.dataset.action}".`);
   const conference = live.conferenceId;
   const callControlId = button.dataset.callControlId;
-  if (action === "resync") return post(`/api/conferences/${id(conference)}/resync`, {}).then(() => live.resync());
-  const legs = targets(button);
-  if (button.dataset.scope === "selected" && !legs.length) throw new Error("Select one or more participants first.");
-  const preset = action === "update" ? { supervisor_role: button.dataset.role || "none" } : {};
+  const body = {};
+  if (spec.targets === "leg") body.call_control_id = callControlId;
+  if (spec.targets === "legs") {
+    const legs = targets(button);
+    if (button.dataset.scope === "selected" && !legs.length) throw new Error("Select one or more participants first.");
+    if (legs) body.call_control_ids = legs;
+  }
+  const preset = button.dataset.action === "update" ? { supervisor_role: button.dataset.role || "none" } : {};
   // A caller in a room's waiting room is admitted into that room's conference unless the moderator picks another.
-  if (action === "admit" && button.dataset.conferenceId) preset.conference = button.dataset.conferenceId;
-  const values = await ask(action, preset);
+  if (button.dataset.conferenceId) preset.conference = button.dataset.conferenceId;
+  const values = await ask(spec.form, preset);
   if (values === null) return null;
-  switch (action) {
-    case "admit":
-      return post(`/api/conferences/${id(values.conference)}/actions/join`, { call_control_id: callControlId });
-    case "create_conference":
-      return post("/api/conferences", { call_control_id: callControlId, name: values.name });
-    case "drop":
-      return post(`/api/calls/${id(callControlId)}/actions/hangup`, {});
-    case "enqueue":
-      return post(`/api/calls/${id(callControlId)}/actions/enqueue`, values);
-    case "leave":
-    case "update":
-    case "gather_using_audio":
-      return post(`/api/conferences/${id(conference)}/actions/${action}`, { ...values, call_control_id: callControlId });
-    case "join":
-    case "end":
-    case "record_start":
-    case "record_pause":
-    case "record_resume":
-    case "record_stop":
-      return post(`/api/conferences/${id(conference)}/actions/${action}`, values);
-    default:
-      return post(`/api/conferences/${id(conference)}/actions/${action}`, legs ? { ...values, call_control_ids: legs } : values);
+  const [on, api] = spec.api.split(":");
+  switch (on) {
+    case "resync":
+      return post(`/api/conferences/${id(conference)}/resync`, {}).then(() => live.resync());
+    case "create":
+      return post("/api/conferences", { ...values, call_control_id: callControlId });
+    case "call":
+      return post(`/api/calls/${id(callControlId)}/actions/${api}`, values);
+    default: {
+      // A verb that picks its conference in the dialog (admit) acts there, on the button's caller.
+      const { conference: chosen, ...rest } = values;
+      if (chosen) return post(`/api/conferences/${id(chosen)}/actions/${api}`, { ...rest, call_control_id: callControlId });
+      return post(`/api/conferences/${id(conference)}/actions/${api}`, { ...values, ...body });
+    }
   }
 }
 

@@ -86,9 +86,20 @@ function applyConferenceUpdate(message) {
   live.version = message.version;
   document.getElementById("conference-summary").innerHTML = message.summary;
   for (const [callControlId, html] of Object.entries(message.rows)) replaceRow(callControlId, html);
-  if (message.timeline) document.getElementById("timeline").prepend(fragment(message.timeline));
+  if (message.timeline) prependEntries(message.timeline);
   if (message.announce?.length) announce(message.announce.join(". "));
   tick();
+}
+
+// A snapshot and an update may both carry an entry (the page loaded between the commit and its update):
+// each entry shows once, by its key.
+function prependEntries(html) {
+  const timeline = document.getElementById("timeline");
+  const incoming = fragment(html);
+  for (const entry of [...incoming.querySelectorAll("li[data-key]")]) {
+    if (timeline.querySelector(`li[data-key="${CSS.escape(entry.dataset.key)}"]`)) entry.remove();
+  }
+  timeline.prepend(incoming);
 }
 
 function showViewers(viewers = []) {

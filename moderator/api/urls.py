@@ -1,0 +1,28 @@
+"""The API's URLs. Telnyx ids are matched as paths: a v2 call_control_id is base64 and may hold a "/" (sent as
+%2F, decoded before matching)."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from django.urls import path
+from django.views.decorators.http import require_http_methods
+
+from moderator.api import actions, read
+
+
+@require_http_methods(["GET", "POST"])
+def conference_collection(request: HttpRequest):
+    """GET lists conferences; POST creates one from a call."""
+    return (read.conference_list if request.method == "GET" else actions.create_conference)(request)
+
+
+urlpatterns = [
+    path("api/conferences", conference_collection, name="api-conferences"),
+    path("api/queues", read.queue_list, name="api-queue-list"),
+    path("api/conferences/<path:telnyx_id>/actions/<slug:action>", actions.conference_action,
+         name="api-conference-action"),
+    path("api/conferences/<path:telnyx_id>/resync", actions.resync, name="api-conference-resync"),
+    path("api/calls/<path:call_control_id>/actions/<slug:action>", actions.call_action, name="api-call-action"),
+    # Last: the paths above end in /actions/…, /resync.
+    path("api/conferences/<path:telnyx_id>", read.conference_detail, name="api-conference-detail"),
+]

@@ -1,0 +1,179 @@
+"""Every moderator action, declared once: what Telnyx is sent, what the page asks for, what acceptance changes.
+
+An entry drives the actions API (which actions exist, their body's schema), the SDK call and its audit
+(`moderator.control.actions`), the state Telnyx's acceptance implies (a rule from `moderator.state.rules`)
+and the page: the dialogs' fields are passed to the browser with `json_script` (`page_actions()`), so the
+script declares none of its own. To add an action: its body in `schemas`, an entry here, a button.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from moderator.control import schemas
+from moderator.models import Participant
+from moderator.state import rules
+
+
+@dataclass(frozen=True)
+class Field:
+    """One input of an action's dialog."""
+
+    name: str
+    label: str
+    kind: str = "text"  # text, url, number, textarea, select, checkbox, legs (of this conference), conferences
+    options: tuple[tuple[str, str], ...] = ()  # (value, label)
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Form:
+    title: str
+    fields: tuple[Field, ...] = ()
+    confirm: str = ""  # a sentence: the dialog asks to confirm instead of asking for values
+    destructive: bool = False  # it disconnects someone: the confirm button says so
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    on: Literal["conference", "call"]
+    schema: type[BaseModel]
+    method: str  # the SDK method under client.conferences.actions / client.calls.actions
+    takes_command_id: bool
+    describe: str  # what the moderator asked for, for messages: "mute", "start recording"
+    # Which legs a button's click addresses: "legs" (call_control_ids: one row, the selected, or everyone),
+    # "leg" (call_control_id of its row), or nothing.
+    targets: Literal["legs", "leg", "none"] = "none"
+    form: Form | None = None
+    accepted: rules.Accepted | None = None  # what Telnyx's acceptance changes (no webhook will say)
+
+
+def _choices(choices) -> tuple[tuple[str, str], ...]:
+    return tuple((str(value), str(label)) for value, label in choices)
+
+
+ROLES = _choices(Participant.SupervisorRole.choices)
+AUDIO = (
+    Field("audio_url", "Audio URL", "url"),
+    Field("media_name", "…or a stored media name"),
+)
+
+CONFERENCE_ACTIONS: dict[str, Action] = {
+    a.name: a
+    for a in (
+        Action("join", "conference", schemas.Join, "join", True, "join a call to the conference",
+               form=Form("Add a call to this conference", (
+                   Field("call_control_id", "Call control id of a parked call", required=True),
+                   Field("mute", "Join muted", "checkbox"),
+                   Field("supervisor_role", "Role", "select", ROLES),
+               )), accepted=rules.joined_with_options),
+        Action("leave", "conference", schemas.Leave, "leave", True, "remove a participant", targets="leg",
+               form=Form("Remove from the conference?", confirm="The caller leaves the conference (the call "
+                         "stays up, parked).", destructive=True)),
+        Action("end", "conference", schemas.End, "end_conference", True, "end the conference",
+               form=Form("End the conference?", confirm="Everyone still on the call will be disconnected.",
+                         destructive=True)),
+        Action("hold", "conference", schemas.Hold, "hold", False, "hold", targets="legs",
+               form=Form("Put on hold", (Field("audio_url", "Hold music URL (optional)", "url"), AUDIO[1])),
+               accepted=rules.legs_flag("on_hold", True)),
+        Action("unhold", "conference", schemas.Unhold, "unhold", False, "unhold", targets="legs",
+               accepted=rules.legs_flag("on_hold", False)),
+        Action("mute", "conference", schemas.Mute, "mute", False, "mute", targets="legs",
+               accepted=rules.legs_flag("muted", True)),
+        Action("unmute", "conference", schemas.Mute, "unmute", False, "unmute", targets="legs",
+               accepted=rules.legs_flag("muted", False)),
+        Action("play", "conference", schemas.Play, "play", False, "play audio", targets="legs",
+               form=Form("Play audio", (*AUDIO, Field("loop", "Repeat", "select",
+                                                       (("1", "once"), ("2", "twice"), ("3", "3 times"),
+                                                        ("infinity", "until stopped")))))),
+        Action("stop", "conference", schemas.Stop, "stop", False, "stop audio", targets="legs"),
+        Action("speak", "conference", schemas.Speak, "speak", True, "speak text", targets="legs",
+               form=Form("Speak text", (
+                   Field("payload", "Text (or SSML)", "textarea", required=True),
+                   Field("voice", "Voice", "select", _choices(schemas.Voice.choices)),
+                   Field("language", "Language", "select", _choices(schemas.Language.choices)),
+                   Field("payload_type", "Format", "select", _choices(schemas.PayloadType.choices)),
+               ))),
+        Action("record_start", "conference", schemas.RecordStart, "record_start", True, "start recording",
+               form=Form("Start recording", (
+                   Field("format", "Format", "select", _choices(schemas.RecordingFormat.choices)),
+                   Field("channels", "Channels", "select", _choices(schemas.Channels.choices)),
+                   Field("play_beep", "Play a beep", "checkbox"),
+                   Field("trim", "Trim silence", "checkbox", (("trim-silence", "trim silence"),)),
+               )), accepted=rules.recording("recording")),
+        Action("record_pause", "conference", schemas.RecordControl, "record_pause", True, "pause recording",
+               accepted=rules.recording("paused")),
+        Action("record_resume", "conference", schemas.RecordControl, "record_resume", True, "resume recording",
+               accepted=rules.recording("recording")),
+        Action("record_stop", "conference", schemas.RecordStop, "record_stop", True, "stop recording",
+               accepted=rules.recording("idle")),
+        Action("send_dtmf", "conference", schemas.SendDtmf, "send_dtmf", False, "send DTMF", targets="legs",
+               form=Form("Send DTMF", (Field("digits", "Digits (0-9, *, #, A-D)", required=True),))),
+        Action("gather_using_audio", "conference", schemas.Gather, "gather_dtmf_audio", False, "gather digits",
+               targets="leg", form=Form("Gather digits", (
+                   Field("audio_url", "Prompt audio URL", "url"),
+                   Field("minimum_digits", "Minimum digits", "number"),
+                   Field("maximum_digits", "Maximum digits", "number"),
+                   Field("terminating_digit", "Terminating digit"),
+               ))),
+        Action("update", "conference", schemas.Update, "update", True, "change the supervisor role", targets="leg",
+               form=Form("Supervisor role", (
+                   Field("supervisor_role", "Role", "select", ROLES),
+                   Field("whisper_call_control_ids", "Whisper to (for whisper)", "legs"),
+               )), accepted=rules.supervisor_role),
+    )
+}
+
+CALL_ACTIONS: dict[str, Action] = {
+    a.name: a
+    for a in (
+        Action("enqueue", "call", schemas.Enqueue, "enqueue", True, "put the call in a queue",
+               form=Form("Move to a queue", (Field("queue_name", "Queue name", required=True),))),
+        Action("leave_queue", "call", schemas.CallCommand, "leave_queue", True, "take the call out of its queue"),
+        Action("hangup", "call", schemas.CallCommand, "hangup", True, "hang up the call",
+               form=Form("Drop this caller?", confirm="The caller is taken out of the queue and hung up.",
+                         destructive=True)),
+        # Dial-in routing's, not a moderator's: the page offers no button for it.
+        Action("answer", "call", schemas.CallCommand, "answer", True, "answer the call"),
+    )
+}
+MODERATOR_CALL_ACTIONS = ("enqueue", "leave_queue", "hangup")
+# POST /api/conferences: a conference created from a call.
+CREATE_CONFERENCE = Action("create_conference", "call", schemas.CreateConference, "create", True, "create a conference")
+
+
+@dataclass(frozen=True)
+class PageVerb:
+    """A button of the page that is not one action of one target: what it posts, and what it asks for."""
+
+    api: str  # "conference:<action>", "call:<action>", "create" (POST /api/conferences) or "resync"
+    form: Form | None = None
+
+
+PAGE_VERBS: dict[str, PageVerb] = {
+    # A waiting caller joins a conference the moderator picks (the room's is preselected).
+    "admit": PageVerb("conference:join", Form("Admit caller", (Field("conference", "Into conference",
+                                                                     "conferences", required=True),))),
+    "drop": PageVerb("call:hangup", CALL_ACTIONS["hangup"].form),
+    "create_conference": PageVerb("create", Form("Start a new conference with this caller",
+                                                 (Field("name", "Conference name", required=True),))),
+    "resync": PageVerb("resync"),
+}
+
+
+def page_actions() -> dict[str, Any]:
+    """What the page's script needs to know of every action and verb (for `json_script`)."""
+
+    def form(f: Form | None) -> dict[str, Any] | None:
+        return asdict(f) if f is not None else None
+
+    actions = {
+        a.name: {"api": f"{a.on}:{a.name}", "targets": a.targets, "form": form(a.form)}
+        for a in (*CONFERENCE_ACTIONS.values(), *(CALL_ACTIONS[n] for n in MODERATOR_CALL_ACTIONS))
+    }
+    verbs = {name: {"api": v.api, "targets": "none", "form": form(v.form)} for name, v in PAGE_VERBS.items()}
+    return {**actions, **verbs}
