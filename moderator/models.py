@@ -60,7 +60,6 @@ class Conference(models.Model):
     recording_status = models.CharField(
         max_length=16, choices=RecordingStatus.choices, default=RecordingStatus.IDLE
     )
-    recording_id = models.CharField(max_length=128, blank=True)
     recording_at = models.DateTimeField(null=True, blank=True)
 
     # Version of `status`/`created_at`: the occurred_at of conference.created.

@@ -61,7 +61,7 @@ def board(request: HttpRequest) -> HttpResponse:
         request,
         "moderator/board.html",
         {
-            **fragments.board_parts(),
+            **fragments.board_parts(can_moderate(request.user)),
             "can_moderate": can_moderate(request.user),
             "my_phone": my_phone(request.user),
             "page_actions": page_actions(),
@@ -81,7 +81,7 @@ def conference_page(request: HttpRequest, telnyx_id: str) -> HttpResponse:
         "moderator/conference.html",
         {
             "conference": conference,
-            **fragments.conference_parts(conference),
+            **fragments.conference_parts(conference, can_moderate(request.user)),
             "page_actions": page_actions(),
             "version": conference.version,
             "can_moderate": can_moderate(request.user),

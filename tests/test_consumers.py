@@ -12,7 +12,7 @@ from django.db import transaction
 
 from moderator.asgi import application
 from moderator.models import Conference
-from tests.conftest import apply_stored
+from tests.delivery import apply_stored
 from tests.telnyx_events import at, encode, event, leg, sign
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -135,6 +135,27 @@ async def test_timeline_entries_carry_their_event_id_in_updates_and_snapshots_al
     await communicator.send_to(text_data=json.dumps({"type": "resync"}))
     assert 'data-key="ev-pending"' not in (await next_of_type(communicator, "snapshot"))["timeline"]
     await communicator.disconnect()
+
+
+async def test_an_observers_socket_gets_rows_without_controls_and_a_moderators_with(user):
+    from django.contrib.auth.models import Permission
+
+    moderator = await database_sync_to_async(User.objects.create_user)("mod-ws", password="x-123456789")
+    permission = await database_sync_to_async(Permission.objects.get)(codename="moderate_conference")
+    await database_sync_to_async(moderator.user_permissions.add)(permission)
+    moderator = await database_sync_to_async(User.objects.get)(pk=moderator.pk)  # fresh permission cache
+    await webhook(event("conference.created", {**leg("host"), **CONF}, at(1), occurred_in_payload=True))
+    sockets = {}
+    for name, who in (("observer", user), ("moderator", moderator)):
+        sockets[name] = await connect("/ws/conferences/conf-ws/", who)
+        await sockets[name].connect()
+        await snapshot_of(sockets[name])
+    await webhook(event("conference.participant.joined", {**leg("bob"), **CONF}, at(2)))
+    rows = {name: (await next_of_type(socket, "update"))["rows"]["v3:bob"] for name, socket in sockets.items()}
+    assert 'data-action="mute"' in rows["moderator"] and 'class="leg-select"' in rows["moderator"]
+    assert "data-action" not in rows["observer"] and "leg-select" not in rows["observer"]
+    for socket in sockets.values():
+        await socket.disconnect()
 
 
 async def test_a_page_that_asks_gets_a_fresh_snapshot(user):

@@ -31,7 +31,15 @@ def test_board_shows_live_ended_and_waiting(deliver, observer_client):
     assert 'data-conference-id="live-1"' in page and 'data-conference-id="done"' in page
     assert page.index('data-conference-id="live-1"') < page.index('id="ended-conferences"') < page.index('data-conference-id="done"')
     assert 'data-call-control-id="v3:w"' in page and "support" in page
-    assert 'class="board observer"' in page  # observers get no controls
+    # Observers watch; they get no controls at all (not controls hidden by a style sheet).
+    assert 'data-action=' not in page and "controls.js" not in page and 'id="action-dialog"' not in page
+
+
+def test_an_observer_sees_the_live_view_without_any_control(deliver, observer_client):
+    deliver(*conference_life("conf-1", ["alice", "bob"])[:6])
+    page = observer_client.get("/conferences/conf-1/").content.decode()
+    assert 'data-call-control-id="v3:bob"' in page and ">joined<" in page
+    assert 'data-action=' not in page and 'class="leg-select"' not in page and 'role="toolbar"' not in page
 
 
 def test_live_view_shows_each_leg_with_states_in_words(deliver, moderator_client):

@@ -35,9 +35,17 @@ def conference_group(telnyx_id: str) -> str:
     return f"conference.{safe}"[:99]
 
 
-def message(payload: dict[str, Any]) -> dict[str, Any]:
-    """A channel-layer message whose text every consumer forwards unchanged."""
-    return {"type": "live.message", "text": json.dumps(payload, separators=(",", ":"))}
+def _json(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, separators=(",", ":"))
+
+
+def message(payload: dict[str, Any], for_observers: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A channel-layer message whose text every consumer forwards unchanged, serialized once per group. Where
+    observers see something else (no controls: they may not act), their text goes along, serialized once too."""
+    out = {"type": "live.message", "text": _json(payload)}
+    if for_observers is not None:
+        out["observer_text"] = _json(for_observers)
+    return out
 
 
 def build_messages(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
@@ -66,19 +74,23 @@ def build_messages(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
     floors = fragments.floor_callers(list(conferences.values()))
     out: list[tuple[str, dict[str, Any]]] = []
     for telnyx_id, conference in conferences.items():
-        rows = {p.call_control_id: fragments.participant_row(p, conference, calls)
-                for p in legs if p.conference_id == conference.pk}
+        changed = [p for p in legs if p.conference_id == conference.pk]
+
+        def rows(can_moderate: bool, changed=changed, conference=conference) -> dict[str, str]:
+            return {p.call_control_id: fragments.participant_row(p, conference, calls, can_moderate) for p in changed}
+
         notes = [n for n in changes.timeline if n.conference_id == telnyx_id]
         version = versions[telnyx_id]
-        out.append((conference_group(telnyx_id), message({
+        update = {
             "type": "update",
             "conference_id": telnyx_id,
             "version": version,
             "summary": fragments.summary(conference, active[conference.pk], floors),
-            "rows": rows,
+            "rows": rows(True),
             "timeline": fragments.render("timeline.html", {"entries": timeline.entries(notes, callers)}) if notes else "",
             "announce": timeline.announcements(notes, callers),
-        })))
+        }
+        out.append((conference_group(telnyx_id), message(update, {**update, "rows": rows(False)} if changed else None)))
         out.append((BOARD_GROUP, message({
             "type": "conference",
             "conference_id": telnyx_id,
@@ -87,17 +99,10 @@ def build_messages(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
             "card": fragments.board_card(conference, active[conference.pk], floors),
         })))
     if changes.queues:
-        out.append(
-            (
-                BOARD_GROUP,
-                message(
-                    {
-                        "type": "queues",
-                        "html": fragments.render("queues.html", fragments.queues_context()),
-                    }
-                ),
-            )
-        )
+        context = fragments.queues_context()
+        panel = {"type": "queues", "html": fragments.render("queues.html", {**context, "can_moderate": True})}
+        observed = {**panel, "html": fragments.render("queues.html", {**context, "can_moderate": False})}
+        out.append((BOARD_GROUP, message(panel, observed)))
     return out
 
 

@@ -39,6 +39,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if not await self.resolve():
             await self.close(code=CLOSE_NOT_FOUND)
             return
+        self.can_moderate = await database_sync_to_async(user.has_perm)("moderator.moderate_conference")
         # Join before the snapshot: an update racing the snapshot is then received, and ignored by
         # the page if the snapshot already has its version.
         self._early: list[dict] | None = []
@@ -83,13 +84,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
         # A broadcast touches no database: skip the close_old_connections() that Channels runs (in the
         # database thread) before every handler; with hundreds of sockets that hop was most of the cost.
         if message["type"] == "live.message":
-            await self.send(text_data=message["text"])
+            # Already serialized once for every socket of the group (and once more for observers, if they
+            # see it differently).
+            await self.send(text_data=message["text"] if self.can_moderate else message.get("observer_text", message["text"]))
         else:
             await super().dispatch(message)
-
-    async def live_message(self, event: dict) -> None:
-        """A broadcast: already serialized once for every socket of the group."""
-        await self.send(text_data=event["text"])
 
     async def send_snapshot(self) -> None:
         snapshot = await database_sync_to_async(self.snapshot)()
@@ -109,7 +108,7 @@ class BoardConsumer(LiveConsumer):
     group = BOARD_GROUP
 
     def snapshot(self) -> dict:
-        return fragments.board_parts()
+        return fragments.board_parts(self.can_moderate)
 
 
 class ConferenceConsumer(LiveConsumer):
@@ -129,7 +128,7 @@ class ConferenceConsumer(LiveConsumer):
         return {
             "version": conference.version,
             "viewers": self.viewers(),
-            **fragments.conference_parts(conference),
+            **fragments.conference_parts(conference, self.can_moderate),
         }
 
     def viewers(self) -> list[str]:

@@ -72,12 +72,13 @@ def summary(conference: Conference, active: int | None = None, callers: dict[str
     return render("summary.html", {"conference": data})
 
 
-def conference_parts(conference: Conference) -> dict[str, Any]:
-    """Everything the live view shows, as fragments: for the snapshot of a (re)connecting page."""
+def conference_parts(conference: Conference, can_moderate: bool) -> dict[str, Any]:
+    """Everything the live view shows, as fragments: for a page's first load and a (re)connecting page's
+    snapshot. Observers get no controls: they may watch, not act."""
     context = conference_context(conference)
     return {
         "summary": render("summary.html", context),
-        "rows": render("rows.html", {"participants": context["participants"]}),
+        "rows": render("rows.html", {"participants": context["participants"], "can_moderate": can_moderate}),
         "timeline": render("timeline.html", {"entries": timeline.history(conference)}),
     }
 
@@ -146,7 +147,7 @@ def queues_context() -> dict[str, Any]:
     return {"queues": queues, "problems": problems, "now": iso(timezone.now())}
 
 
-def board_parts() -> dict[str, Any]:
+def board_parts(can_moderate: bool) -> dict[str, Any]:
     live, ended = board_conferences()
     return {
         "live": render(
@@ -155,11 +156,11 @@ def board_parts() -> dict[str, Any]:
         "ended": render(
             "cards.html", {"cards": ended, "empty": "Nothing ended recently."}
         ),
-        "queues": render("queues.html", queues_context()),
+        "queues": render("queues.html", {**queues_context(), "can_moderate": can_moderate}),
         "versions": {c["id"]: c["version"] for c in live + ended},
     }
 
 
-def participant_row(participant: Participant, conference: Conference, calls: dict) -> str:
+def participant_row(participant: Participant, conference: Conference, calls: dict, can_moderate: bool) -> str:
     row = participant_dict(participant, conference, calls.get(participant.call_control_id))
-    return render("row.html", {"p": display_rows([row])[0]})
+    return render("row.html", {"p": display_rows([row])[0], "can_moderate": can_moderate})
