@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint benchmark clean
+.PHONY: demo test test-fast lint benchmark clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ demo: $(VENV)/.installed
 # pytest exits 5 when it collected nothing: not a failure for a filtered run.
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS); status=$$?; [ $$status -eq 5 ] && exit 0; exit $$status
+
+# The local loop: everything but the slow tests (benchmark, crash/restart, fuzzing), which CI runs.
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS); status=$$?; [ $$status -eq 5 ] && exit 0; exit $$status
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -3,15 +3,17 @@ from __future__ import annotations
 import os
 
 import pytest
-from asgiref.sync import async_to_sync
 
-from tests.telnyx_events import TEST_PUBLIC_KEY, encode, sign
+from tests.delivery import apply_stored, post_webhook
+from tests.telnyx_events import TEST_PUBLIC_KEY
 
 pytest_plugins = [
     "tests.fixtures_simulator",
     "tests.fixtures_actions",
     "tests.fixtures_live_server",
     "tests.fixtures_servers",
+    "tests.fixtures_browser",
+    "tests.fixtures_dial_in",
 ]
 
 
@@ -35,85 +37,6 @@ def _pipeline_in_the_test(settings, monkeypatch):
 
     settings.BACKGROUND_TASKS = False
     monkeypatch.setattr(webhook_app.inbox, "run_store", sync_to_async(store_events, thread_sensitive=True))
-
-
-class AsgiResponse:
-    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes):
-        self.status_code = status
-        self.headers = {k.decode().lower(): v.decode() for k, v in headers}
-        self.content = body
-
-    def json(self):
-        import json
-
-        return json.loads(self.content)
-
-
-def asgi_request(
-    method: str,
-    path: str,
-    body: bytes = b"",
-    headers: dict[str, str] | None = None,
-    chunks: list[bytes] | None = None,
-) -> AsgiResponse:
-    """One HTTP request through the real ASGI application (the webhook endpoint lives there)."""
-    from moderator.asgi import application
-
-    raw_headers = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-    messages = (
-        [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
-        if chunks
-        else [{"type": "http.request", "body": body, "more_body": False}]
-    )
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": raw_headers,
-        "client": ("127.0.0.1", 5000),
-        "server": ("127.0.0.1", 8000),
-    }
-    sent: list[dict] = []
-
-    async def run():
-        queue = list(messages)
-
-        async def receive():
-            return queue.pop(0) if queue else {"type": "http.disconnect"}
-
-        async def send(message):
-            sent.append(message)
-
-        await application(scope, receive, send)
-
-    # async_to_sync from this (test) thread: the app's database work runs back in this thread,
-    # inside the test's transaction.
-    async_to_sync(run)()
-    start = next(m for m in sent if m["type"] == "http.response.start")
-    body_out = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return AsgiResponse(start["status"], start.get("headers", []), body_out)
-
-
-def post_webhook(
-    document, *, headers: dict[str, str] | None = None, timestamp: int | None = None
-) -> AsgiResponse:
-    body = document if isinstance(document, bytes) else encode(document)
-    return asgi_request(
-        "POST", "/webhooks/telnyx", body, headers if headers is not None else sign(body, timestamp)
-    )
-
-
-def apply_stored():
-    """What the applier does after the inbox commits: apply every stored event (and broadcast)."""
-    from moderator.ingest.applier import apply_pending
-
-    return apply_pending()
 
 
 @pytest.fixture
@@ -157,6 +80,13 @@ def observer_client(client, observer_user):
 
 
 REQUIRE_ALL = os.environ.get("REQUIRE_ALL") == "1"
+
+
+def pytest_configure(config):
+    # Tests log users in by the hundred: the fast hasher (about 40 s of a run was PBKDF2's).
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,21 @@ from tests.telnyx_events import TEST_PUBLIC_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "live-test-password-1"
+
+
+WAIT = 20.0  # seconds to wait for something that must happen (generous: CI machines are slow)
+
+
+def eventually(check, what: str, timeout: float = WAIT):
+    """Wait until `check()` returns something truthy (what a server does after answering takes its time)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"never happened: {what} (last: {value!r})")
+        time.sleep(0.1)
 
 
 class LiveServer:

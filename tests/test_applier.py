@@ -12,7 +12,7 @@ from moderator.ingest.inbox import DUPLICATE, STORED, store_events
 from moderator.models import Conference, Participant, WebhookEvent
 from moderator.state import rules
 from moderator.telnyx.event import parse_event
-from tests.conftest import apply_stored, post_webhook
+from tests.delivery import apply_stored, post_webhook
 from tests.telnyx_events import at, encode, event, leg
 
 pytestmark = pytest.mark.django_db

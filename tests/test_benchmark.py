@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = (
     "ingest_per_s", "limit_per_s", "naive_per_s", "ingest_vs_limit", "ingest_vs_naive", "ack_p99_ms",

@@ -4,49 +4,14 @@ server restart; a moderator's click mutes a leg in another tab; a failure shows 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.fixtures_live_server import PASSWORD
+from tests.fixtures_browser import ARTIFACTS, TIMEOUT, logged_in_page
 from tests.telnyx_events import at, encode, event, leg, sign
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-TIMEOUT = 3000  # ms: "within a second" plus slack for a loaded 2-core CI machine
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
-        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--disable-dev-shm-usage"],
-        )
-        yield browser
-        browser.close()
-
-
-def logged_in_page(browser, server, username="moderator"):
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT * 3)
-    page.goto(f"{server.url}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{server.url}/")
-    return page
-
 
 def deliver(server, *documents):
     with httpx.Client(base_url=server.url, timeout=10) as client:

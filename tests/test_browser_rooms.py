@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_browser import ARTIFACTS, TIMEOUT, browser, logged_in_page  # noqa: F401 - fixtures
-from tests.test_routing import HOST, TOWN_HALL, dial, dial_in, eventually, refuse_answers, sim_call, sim_members  # noqa: F401
+from tests.fixtures_browser import ARTIFACTS, TIMEOUT, logged_in_page
+from tests.fixtures_dial_in import HOST, TOWN_HALL, dial, refuse_answers, sim_call, sim_members
+from tests.fixtures_live_server import eventually
 
 pytestmark = pytest.mark.browser
 
@@ -15,7 +16,7 @@ def waiting(page, call_control_id):
     return page.locator(f'#queues li.waiting-call[data-call-control-id="{call_control_id}"]')
 
 
-def test_callers_wait_in_every_tab_and_a_click_admits_one(browser, dial_in):  # noqa: F811
+def test_callers_wait_in_every_tab_and_a_click_admits_one(browser, dial_in):
     sim, server, api = dial_in
     first_tab = logged_in_page(browser, server)
     second_tab = logged_in_page(browser, server)

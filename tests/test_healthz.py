@@ -4,7 +4,7 @@ import pytest
 from django.db import OperationalError
 
 from moderator.models import Heartbeat
-from tests.conftest import post_webhook
+from tests.delivery import post_webhook
 from tests.telnyx_events import at, event, leg
 
 pytestmark = pytest.mark.django_db

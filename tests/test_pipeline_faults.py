@@ -14,24 +14,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.fixtures_live_server import LiveServer, simulator_stack
+from tests.fixtures_live_server import LiveServer, eventually, simulator_stack
 from tests.lives import IN_ORDER, store_and_apply
 from tests.telnyx_events import at, conference_life, encode, event, leg, sign
 
 pytestmark = pytest.mark.slow
 
-WAIT = 60.0  # seconds for what must happen eventually (a restart, a burst on a slow CI machine)
-
-
-def eventually(check, what: str, timeout: float = WAIT):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"never happened: {what} (last: {value!r})")
-        time.sleep(0.1)
+WAIT = 60.0  # seconds for what must happen eventually here (a restart, a burst on a slow CI machine)
 
 
 def database(server: LiveServer) -> Path:
@@ -70,7 +59,7 @@ def test_a_locked_database_is_answered_503_at_once_and_the_event_applied_once_it
             # then this one is a duplicate. Either way it is stored once.)
             status, answer = post(server, created)
             assert status == 200 and answer["status"] in ("stored", "duplicate")
-        eventually(lambda: event_statuses(server) == {json.loads(created)["data"]["id"]: "applied"}, "applied")
+        eventually(lambda: event_statuses(server) == {json.loads(created)["data"]["id"]: "applied"}, "applied", WAIT)
         assert status_of(server, "/healthz") == 200
     finally:
         server.stop()
@@ -203,7 +192,7 @@ async def fresh_page(server: LiveServer, cookie: str, conference_id: str) -> Pag
 
 
 def wait_for_crash(server: LiveServer) -> None:
-    eventually(lambda: server.process.poll() is not None, "the worker kills itself at its crash point")
+    eventually(lambda: server.process.poll() is not None, "the worker kills itself at its crash point", WAIT)
     assert server.process.returncode == -9
 
 
@@ -240,7 +229,7 @@ def test_a_worker_killed_during_a_burst_loses_nothing_and_applies_everything_onc
     server.start()
     with aiohttp_session() as post:
         assert post(server, encode(IN_ORDER[0]))[0] == 200
-    eventually(lambda: "applied" in event_statuses(server).values(), "the first event applied")
+    eventually(lambda: "applied" in event_statuses(server).values(), "the first event applied", WAIT)
     server.stop()
     server.env["MODERATOR_CRASH_AT"] = CRASHES[where]
     server.start()
@@ -256,7 +245,7 @@ def test_a_worker_killed_during_a_burst_loses_nothing_and_applies_everything_onc
         server.start()
         await delivering
         await asyncio.get_running_loop().run_in_executor(None, lambda: eventually(
-            lambda: set(event_statuses(server).values()) == {"applied"}, "every stored event applied"))
+            lambda: set(event_statuses(server).values()) == {"applied"}, "every stored event applied", WAIT))
         await asyncio.sleep(1.0)  # the last broadcasts reach the page
         following.cancel()
 
@@ -295,14 +284,14 @@ def test_a_worker_killed_before_sending_its_commands_sends_each_once_after_the_r
     # Telnyx keeps delivering while the worker is down (8 attempts, from 0.5 s apart).
     with simulator_stack(tmp_path, setup=make_room, env=env, attempts=8, backoff=0.5) as (sim, server):
         callers = [sim.inbound(f"+1555020{i:04d}", ROOM)["call_control_id"] for i in range(20)]
-        eventually(lambda: server.process.poll() is not None, "the worker kills itself at its crash point")
+        eventually(lambda: server.process.poll() is not None, "the worker kills itself at its crash point", WAIT)
         server.env.pop("MODERATOR_CRASH_AT")
         server.start()
 
         def waiting() -> set[str]:
             return {c["call_control_id"] for c in sim.sim_state()["calls"] if c.get("queue")}
 
-        eventually(lambda: waiting() == set(callers), "every caller answered and waiting in the room's queue")
+        eventually(lambda: waiting() == set(callers), "every caller answered and waiting in the room's queue", WAIT)
         requests = sim.sim_state()["requests"]
         for action in ("answer", "enqueue"):
             # One decision, one command_id: a command in flight when the worker died is sent again after the

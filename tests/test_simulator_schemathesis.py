@@ -34,6 +34,8 @@ from schemathesis.specs.openapi.checks import (
 from moderator.simulator.testing import SimulatorHandle, running_simulator
 from tests.openapi_contract import assert_matches_spec, spec
 
+pytestmark = pytest.mark.slow
+
 
 @dataclass(frozen=True)
 class Deviation:

@@ -9,7 +9,7 @@ import pytest
 from nacl.signing import SigningKey
 
 from moderator.models import Conference, WebhookEvent
-from tests.conftest import apply_stored, asgi_request, post_webhook
+from tests.delivery import apply_stored, asgi_request, post_webhook
 from tests.telnyx_events import at, encode, event, leg, sign
 
 pytestmark = pytest.mark.django_db
