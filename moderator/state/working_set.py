@@ -166,13 +166,18 @@ class WorkingSet:
         key = (conference.telnyx_id, call_control_id)
         leg = self.legs.get(key)
         if leg is None:
-            call = self.calls.get(call_control_id)
-            hangup_at = call.ended_at if call is not None and call.state == Call.State.HANGUP else None
-            leg = Participant(conference=conference, call_control_id=call_control_id, hangup_at=hangup_at)
+            leg = Participant(
+                conference=conference, call_control_id=call_control_id, hangup_at=self.hangup_time(call_control_id)
+            )
             self._created.append(leg)
             self.legs[key] = leg
             self.legs_by_call[call_control_id].append(leg)
         return leg
+
+    def hangup_time(self, call_control_id: str):
+        """When the call hung up, if it has: a leg or queue entry first seen afterwards starts bounded by it."""
+        call = self.calls.get(call_control_id)
+        return call.ended_at if call is not None and call.state == Call.State.HANGUP else None
 
     def call(self, call_control_id: str) -> Call:
         call = self.calls.get(call_control_id)
@@ -185,9 +190,9 @@ class WorkingSet:
         key = (call_control_id, queue_name)
         entry = self.waiting_entries.get(key)
         if entry is None:
-            call = self.calls.get(call_control_id)
-            hangup_at = call.ended_at if call is not None and call.state == Call.State.HANGUP else None
-            entry = WaitingCall(call_control_id=call_control_id, queue_name=queue_name, hangup_at=hangup_at)
+            entry = WaitingCall(
+                call_control_id=call_control_id, queue_name=queue_name, hangup_at=self.hangup_time(call_control_id)
+            )
             self._created.append(entry)
             self.waiting_entries[key] = entry
             self.waiting_by_call[call_control_id].append(entry)
