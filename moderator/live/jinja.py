@@ -7,12 +7,24 @@ from __future__ import annotations
 
 from typing import Any
 
+import jinja2
 from django.urls import reverse
-from jinja2 import Environment
 
 
 def _finalize(value: Any) -> Any:
     return "" if value is None else value  # an absent time is an empty attribute, not "None"
+
+
+class Environment(jinja2.Environment):
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # The fragments' data are plain dicts: look `p.status` up as a key first. (Jinja tries the attribute
+        # first and falls back on the key through an AttributeError: a fifth of a broadcast's time.)
+        if type(obj) is dict:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
 
 
 def environment(**options: Any) -> Environment:

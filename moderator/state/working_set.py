@@ -2,7 +2,8 @@
 
 Loading costs a constant number of queries whatever the batch holds (about eight), and writing one bulk
 upsert per table: applying events one by one through the ORM cost about six queries each, and most of a
-webhook's time went into building them.
+webhook's time went into building them. The statements are plain SQL over the models' columns
+(`moderator.state.tables`).
 
 Locking, so that several workers can apply at once (PostgreSQL; SQLite serialises whole transactions):
 every writer of a leg holds its conference's row lock, and every applier also holds a transaction-scoped
@@ -19,11 +20,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection
-from django.db.models import Model, Q
-from django.utils import timezone
+from django.db.models import Model
 
 from moderator.models import Call, Conference, FloorChange, Participant, Recording, WaitingCall
 from moderator.state.changes import Changes, TimelineNote
+from moderator.state.tables import placeholders, table
 
 if TYPE_CHECKING:
     from moderator.telnyx.event import TelnyxEvent
@@ -105,50 +106,67 @@ class WorkingSet:
         _lock_calls(call_ids)
         # Any event of an unknown conference creates it: a floor.changed may arrive before created.
         _upsert(Conference, [Conference(telnyx_id=telnyx_id) for telnyx_id in sorted(conference_ids)], update=False)
+        conferences_, legs_, calls_, waiting_ = (table(m) for m in (Conference, Participant, Call, WaitingCall))
         if hangups:
             # A hang-up bounds the call's legs in every conference it is in: those conferences are touched too.
             # Stable once the calls are locked: whoever adds a leg to a conference holds its call's lock.
-            hung_up_in = set(
-                Participant.objects.filter(call_control_id__in=hangups).values_list("conference__telnyx_id", flat=True)
-            )
+            ids = sorted(hangups)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT DISTINCT c.{conferences_.column('telnyx_id')} FROM {legs_.quoted} p "
+                    f"JOIN {conferences_.quoted} c ON c.{conferences_.column('id')} = p.{legs_.column('conference')} "
+                    f"WHERE p.{legs_.column('call_control_id')} IN ({placeholders(ids)})",
+                    ids,
+                )
+                hung_up_in = {telnyx_id for (telnyx_id,) in cursor.fetchall()}
             conference_ids |= hung_up_in
             talk |= hung_up_in
-        conferences = Conference.objects.filter(telnyx_id__in=conference_ids).order_by("telnyx_id")
-        if connection.features.has_select_for_update:
-            conferences = conferences.select_for_update()
+        ids = sorted(conference_ids)
+        lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
         by_pk: dict[int, Conference] = {}
-        for conference in conferences:
+        for conference in conferences_.select(
+            f"{conferences_.column('telnyx_id')} IN ({placeholders(ids)})", ids,
+            suffix=f"ORDER BY {conferences_.column('telnyx_id')}{lock}",
+        ):
             ws._keep(conference)
             ws.conferences[conference.telnyx_id] = by_pk[conference.pk] = conference
 
-        talk_pks = [c.pk for t, c in ws.conferences.items() if t in talk]
+        talk_pks = sorted(c.pk for t, c in ws.conferences.items() if t in talk)
         holders: set[str] = set()
         if talk_pks:
-            for conference_pk, occurred_at, holder in FloorChange.objects.filter(conference__in=talk_pks).values_list(
-                "conference_id", "occurred_at", "call_control_id"
-            ):
-                ws.floor.setdefault(by_pk[conference_pk].telnyx_id, []).append((occurred_at, holder))
-                holders.add(holder)
+            floor = table(FloorChange)
+            for change in floor.select(f"{floor.column('conference')} IN ({placeholders(talk_pks)})", talk_pks):
+                ws.floor.setdefault(by_pk[change.conference_id].telnyx_id, []).append(
+                    (change.occurred_at, change.call_control_id)
+                )
+                holders.add(change.call_control_id)
         for telnyx_id in talk:
             ws.floor.setdefault(telnyx_id, [])
 
-        wanted = Q(call_control_id__in=call_ids)
-        if ended:
-            wanted |= Q(conference__telnyx_id__in=ended)
-        if talk_pks:
-            wanted |= Q(conference__in=talk_pks) & (Q(call_control_id__in=holders) | Q(talk_seconds__gt=0))
         if by_pk:
-            for leg in Participant.objects.filter(Q(conference__in=list(by_pk)) & wanted):
+            # The legs of the batch's calls, every leg of an ended conference, and the legs whose talk time
+            # a floor change may move (those that held the floor, or have talk time).
+            leg_ids, ended_pks = sorted(call_ids), sorted(c.pk for t, c in ws.conferences.items() if t in ended)
+            conference_col, ccid_col = legs_.column("conference"), legs_.column("call_control_id")
+            wanted = [f"{ccid_col} IN ({placeholders(leg_ids)})", f"{conference_col} IN ({placeholders(ended_pks)})",
+                      f"({conference_col} IN ({placeholders(talk_pks)}) AND ({ccid_col} IN ({placeholders(sorted(holders))})"
+                      f" OR {legs_.column('talk_seconds')} > 0))"]
+            pks = sorted(by_pk)
+            for leg in legs_.select(
+                f"{conference_col} IN ({placeholders(pks)}) AND ({' OR '.join(wanted)})",
+                [*pks, *leg_ids, *ended_pks, *talk_pks, *sorted(holders)],
+            ):
                 leg.conference = by_pk[leg.conference_id]
                 ws._keep(leg)
                 ws.legs[(leg.conference.telnyx_id, leg.call_control_id)] = leg
                 ws.legs_by_call[leg.call_control_id].append(leg)
 
         if call_ids:
-            for call in Call.objects.filter(call_control_id__in=call_ids):
+            ids = sorted(call_ids)
+            for call in calls_.select(f"{calls_.column('call_control_id')} IN ({placeholders(ids)})", ids):
                 ws._keep(call)
                 ws.calls[call.call_control_id] = call
-            for entry in WaitingCall.objects.filter(call_control_id__in=call_ids):
+            for entry in waiting_.select(f"{waiting_.column('call_control_id')} IN ({placeholders(ids)})", ids):
                 ws._keep(entry)
                 ws.waiting_entries[(entry.call_control_id, entry.queue_name)] = entry
                 ws.waiting_by_call[entry.call_control_id].append(entry)
@@ -245,41 +263,9 @@ def _values(row: Model) -> tuple[Any, ...]:
     return tuple(getattr(row, name) for name in _WRITTEN[type(row)])
 
 
-def _upsert(model: type[Model], rows: list[Model], fields: list[str] | None = None, *, update: bool = True) -> None:
-    """INSERT … ON CONFLICT (the natural key) DO UPDATE SET the rules' columns (or DO NOTHING): one statement
-    for new and changed rows alike. Built here rather than by `bulk_create`, whose per-value SQL compilation
-    was half of a batch's time; values still go through each field's own `get_db_prep_save`."""
-    if not rows:
-        return
-    unique = _UNIQUE[model]
-    # A new row gets every column; an existing one only the columns the rules own (and its auto_now time).
-    columns = [f for f in model._meta.concrete_fields if not f.primary_key]
-    updated = set(fields or _WRITTEN[model]) | {f.attname for f in columns if getattr(f, "auto_now", False)}
-    now = timezone.now()
-    for row in rows:
-        for field in columns:
-            if getattr(field, "auto_now", False):
-                setattr(row, field.attname, now)
-    quote = connection.ops.quote_name
-    keys = {model._meta.get_field(name).column for name in unique}
-    conflict = ", ".join(quote(model._meta.get_field(name).column) for name in unique)
-    if update:
-        assignments = ", ".join(
-            f"{quote(f.column)} = excluded.{quote(f.column)}"
-            for f in columns
-            if f.attname in updated and f.column not in keys
-        )
-        action = f"DO UPDATE SET {assignments}"
-    else:
-        action = "DO NOTHING"
-    one = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    head = f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in columns)}) VALUES "
-    per_statement = max(1, 30000 // len(columns))  # within SQLite's 32,766 variables
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start : start + per_statement]
-            params = [f.get_db_prep_save(getattr(row, f.attname), connection) for row in chunk for f in columns]
-            cursor.execute(f"{head}{', '.join([one] * len(chunk))} ON CONFLICT ({conflict}) {action}", params)
+def _upsert(model: type[Model], rows: list[Model], *, update: bool = True) -> None:
+    """New and changed rows in one statement: the rules' columns of an existing row, every column of a new one."""
+    table(model).upsert(rows, _UNIQUE[model], _WRITTEN[model] if update else None)
 
 
 def _lock_calls(call_ids: set[str]) -> None:
