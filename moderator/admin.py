@@ -15,6 +15,7 @@ from moderator.models import (
     Call,
     Conference,
     ModeratorAction,
+    OutboxCommand,
     Participant,
     Recording,
     Room,
@@ -229,10 +230,11 @@ class WebhookEventAdmin(admin.ModelAdmin):
         "occurred_at",
         "received_at",
         "status",
+        "applied_at",
         "conference_telnyx_id",
         "attempt",
     )
-    list_filter = ("status", "event_type")
+    list_filter = ("status", "event_type", "applied_by")
     search_fields = ("event_id", "conference_telnyx_id", "call_control_id")
     date_hierarchy = "received_at"
     fields = (
@@ -242,6 +244,8 @@ class WebhookEventAdmin(admin.ModelAdmin):
         "error",
         "occurred_at",
         "received_at",
+        "applied_at",
+        "applied_by",
         "attempt",
         "conference_telnyx_id",
         "call_control_id",
@@ -271,6 +275,25 @@ class WebhookEventAdmin(admin.ModelAdmin):
         failed = outcomes.count(WebhookEvent.Status.FAILED)
         level = messages.WARNING if failed else messages.SUCCESS
         self.message_user(request, f"Replayed {len(outcomes)} event(s); {failed} failed.", level)
+
+
+@admin.register(OutboxCommand)
+class OutboxCommandAdmin(admin.ModelAdmin):
+    """Read-only: the Telnyx commands dial-in routing (and look-ups, recording on start) decided, and how each
+    went. A refused one is not retried: its error says why."""
+
+    list_display = ("created_at", "kind", "call_control_id", "conference_telnyx_id", "room", "status", "attempts",
+                    "sent_at")
+    list_filter = ("status", "kind", "room")
+    search_fields = ("command_id", "call_control_id", "conference_telnyx_id", "error")
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in OutboxCommand._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(ModeratorAction)

@@ -27,6 +27,7 @@ def admin_client_with_data(admin_client, deliver):
         "recording",
         "webhookevent",
         "moderatoraction",
+        "outboxcommand",
         "room",
         "userprofile",
     ],
