@@ -158,6 +158,23 @@ async def test_an_observers_socket_gets_rows_without_controls_and_a_moderators_w
         await socket.disconnect()
 
 
+async def test_an_update_lost_after_its_commit_shows_as_a_gap_to_the_pages(user):
+    """A worker that dies between the applier's commit and the broadcast: the next update's versions start
+    past the page's, so the page asks for a snapshot instead of missing the change for good."""
+    from moderator.ingest.applier import apply_next_batch
+
+    await webhook(event("conference.created", {**leg("host"), **CONF}, at(1), occurred_in_payload=True))
+    communicator = await connect("/ws/conferences/conf-ws/", user)
+    await communicator.connect()
+    snapshot = await snapshot_of(communicator)
+    await post_only(encode(event("conference.participant.joined", {**leg("lost"), **CONF}, at(2))))
+    await database_sync_to_async(apply_next_batch)()  # applied and committed; its update never sent
+    await webhook(event("conference.participant.joined", {**leg("bob"), **CONF}, at(3)))
+    update = await next_of_type(communicator, "update")
+    assert update["since"] == update["version"] == snapshot["version"] + 2
+    await communicator.disconnect()
+
+
 async def test_a_page_that_asks_gets_a_fresh_snapshot(user):
     await webhook(event("conference.created", {**leg("host"), **CONF}, at(1), occurred_in_payload=True))
     communicator = await connect("/ws/conferences/conf-ws/", user)

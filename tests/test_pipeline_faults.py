@@ -172,7 +172,7 @@ class Page:
             self.rows = {ccid: html for html, ccid in self.ROW.findall(message["rows"])}
             self.summary = message["summary"]
         elif message["type"] == "update" and message["version"] > self.version:
-            if message["version"] != self.version + 1:
+            if message["since"] > self.version + 1:
                 await ws.send_json({"type": "resync"})  # a gap: a fresh snapshot
                 return
             self.version = message["version"]

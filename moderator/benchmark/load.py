@@ -182,7 +182,7 @@ class LiveClient:
         """What the page does (static/moderator/live.js): apply the next version, resync on a gap."""
         if message["version"] <= self.version:
             return
-        if message["version"] > self.version + 1:
+        if message.get("since", message["version"]) > self.version + 1:
             self.gaps += 1
             await self.ws.send_str('{"type":"resync"}')
             return

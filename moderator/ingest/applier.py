@@ -154,15 +154,10 @@ def apply_next_batch(limit: int = BATCH_SIZE) -> Applied:
 
 
 def publish(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
-    """The live updates for committed `changes`: the conferences' next versions, taken in a short transaction
-    of their own, then the messages, rendered after it commits (outside any write transaction: the inbox
-    never waits behind a render). A page gets what is committed at its version or newer, never older.
-    Several batches' changes make one version and one message per conference."""
-    if not changes:
-        return []
-    with write_turns.turn(), transaction.atomic():
-        rules.bump_versions(changes)
-    return broadcast.build_messages(changes)
+    """The live updates for committed `changes`, rendered outside any write transaction (the inbox never waits
+    behind a render): one message per conference for all the batches they came from, carrying the range of
+    versions they took. A page gets what is committed at that version or newer, never older."""
+    return broadcast.build_messages(changes) if changes else []
 
 
 def apply_pending(limit: int = BATCH_SIZE) -> Applied:

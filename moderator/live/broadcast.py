@@ -84,6 +84,7 @@ def build_messages(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
         update = {
             "type": "update",
             "conference_id": telnyx_id,
+            "since": changes.since.get(telnyx_id, version),
             "version": version,
             "summary": fragments.summary(conference, active[conference.pk], floors),
             "rows": rows(True),
@@ -94,6 +95,7 @@ def build_messages(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
         out.append((BOARD_GROUP, message({
             "type": "conference",
             "conference_id": telnyx_id,
+            "since": changes.since.get(telnyx_id, version),
             "version": version,
             "live": conference.is_live,
             "card": fragments.board_card(conference, active[conference.pk], floors),

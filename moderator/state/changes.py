@@ -45,8 +45,10 @@ class Changes:
     participants: set[tuple[str, str]] = field(default_factory=set)  # (conference id, call_control_id)
     queues: bool = False  # the board's waiting-room panel
     timeline: list[TimelineNote] = field(default_factory=list)
-    # The conferences' versions as the transaction left them (set where they were bumped).
+    # The versions these changes took, per conference: from `since` to `versions` (several transactions, one
+    # message). A page at `since - 1` or later applies the message; one further behind has missed a change.
     versions: dict[str, int] = field(default_factory=dict)
+    since: dict[str, int] = field(default_factory=dict)
 
     def conference(self, telnyx_id: str) -> None:
         self.conferences.add(telnyx_id)
@@ -60,7 +62,9 @@ class Changes:
         self.participants |= other.participants
         self.queues = self.queues or other.queues
         self.timeline.extend(other.timeline)
-        self.versions.update(other.versions)
+        for telnyx_id, version in other.versions.items():
+            self.versions[telnyx_id] = max(version, self.versions.get(telnyx_id, version))
+            self.since[telnyx_id] = min(other.since[telnyx_id], self.since.get(telnyx_id, other.since[telnyx_id]))
 
     def __bool__(self) -> bool:
         return bool(self.conferences or self.queues)

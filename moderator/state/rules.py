@@ -448,7 +448,7 @@ def bump_versions(changes: Changes) -> None:
     """Give every changed conference its next version (the live pages' serial), in `changes.versions`.
 
     Runs in the transaction that made the changes, so a rolled-back change never takes a version.
-    (The applier bumps the versions of its batch in memory, on rows it holds locked.)
+    (The applier's batches take theirs in memory, on rows they hold locked: `WorkingSet.save`.)
     """
     if not changes.conferences:
         return
@@ -456,6 +456,7 @@ def bump_versions(changes: Changes) -> None:
     changes.versions.update(
         Conference.objects.filter(telnyx_id__in=changes.conferences).values_list("telnyx_id", "version")
     )
+    changes.since.update(changes.versions)
 
 
 # --- accepted commands and resyncs ----------------------------------------------------------------

@@ -41,7 +41,7 @@ def _fields(model: type[Model], skipped: set[str]) -> list[str]:
 
 
 _WRITTEN: dict[type[Model], list[str]] = {
-    Conference: _fields(Conference, _SKIPPED | {"version"}),  # the live pages' serial: `rules.bump_versions`
+    Conference: _fields(Conference, _SKIPPED),
     Participant: _fields(Participant, _SKIPPED),
     Call: _fields(Call, _CALL_SKIPPED),
     WaitingCall: _fields(WaitingCall, _SKIPPED),
@@ -232,8 +232,9 @@ class WorkingSet:
         return [row for row in rows if id(row) in created or self._loaded.get(id(row)) != _values(row)]
 
     def save(self) -> Changes:
-        """Write every changed or new row (one upsert per table), and say what changed for the live pages
-        (the broadcast that shows it takes the conferences' next versions: `rules.bump_versions`)."""
+        """Write every changed or new row (one upsert per table), give every touched conference its next
+        version (the live pages' serial: a change whose update never reached a page leaves it a gap), and say
+        what changed for the live pages."""
         changes = Changes()
         legs = self._changed(self.legs.values())
         for leg in legs:
@@ -243,8 +244,11 @@ class WorkingSet:
         for note in self.timeline:
             changes.conference(note.conference_id)
         changes.timeline = list(self.timeline)
-        conferences = self._changed(self.conferences.values())
-        changes.conferences |= {c.telnyx_id for c in conferences}
+        changes.conferences |= {c.telnyx_id for c in self._changed(self.conferences.values())}
+        conferences = [self.conferences[t] for t in sorted(changes.conferences) if t in self.conferences]
+        for conference in conferences:  # locked rows: no other writer bumps them meanwhile
+            conference.version += 1
+            changes.versions[conference.telnyx_id] = changes.since[conference.telnyx_id] = conference.version
         waiting = self._changed(self.waiting_entries.values())
         changes.queues = self.queues or bool(waiting)
 

@@ -79,7 +79,9 @@ function applyConferenceSnapshot(message) {
 
 function applyConferenceUpdate(message) {
   if (message.version <= live.version) return; // the snapshot already had it
-  if (message.version > live.version + 1) {
+  // An update covers the versions since..version (several of the server's batches); one further ahead means
+  // an update was lost.
+  if ((message.since ?? message.version) > live.version + 1) {
     live.resync(); // an update was missed: never show stale state silently
     return;
   }
@@ -127,7 +129,7 @@ function applyBoardSnapshot(message) {
 function applyBoardConference(message) {
   const known = boardVersions.get(message.conference_id);
   if (known !== undefined && message.version <= known) return;
-  if (known !== undefined && message.version > known + 1) {
+  if (known !== undefined && (message.since ?? message.version) > known + 1) {
     live.resync();
     return;
   }
