@@ -2,11 +2,13 @@
 
 Protocol (server → page, JSON text):
 - ``{"type": "snapshot", "version", ...fragments}``: the whole page state; sent on connect and on request;
-- ``{"type": "update", "conference_id", "version", "summary", "rows", "timeline", "announce"}`` (live view);
-- ``{"type": "conference", "conference_id", "version", "live", "card"}`` and ``{"type": "queues", "html"}`` (board);
+- ``{"type": "update", "conference_id", "since", "version", "summary", "rows", "timeline", "announce"}`` (live view);
+- ``{"type": "conference", "conference_id", "since", "version", "live", "card"}`` and ``{"type": "queues", "html"}``
+  (board);
 - ``{"type": "presence", "viewers": [...]}``.
-Versions are per conference and go up by one per committed change: a page that sees one skipped sends
-``{"type": "resync"}`` and gets a fresh snapshot. ``{"type": "ping"}`` keeps presence fresh.
+Versions are per conference and go up by one per committed change; an update covers the versions
+``since..version`` (the applier's batches of one cycle). A page whose version is older than ``since - 1`` has
+missed one: it sends ``{"type": "resync"}`` and gets a fresh snapshot. ``{"type": "ping"}`` keeps presence fresh.
 """
 
 from __future__ import annotations
