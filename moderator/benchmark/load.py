@@ -138,6 +138,7 @@ class LiveClient:
     ws: aiohttp.ClientWebSocketResponse | None = None
     arrivals: dict[int, float] = field(default_factory=dict)
     updates: int = 0
+    update_bytes: int = 0
     version: int = 0
     rows: dict[str, str] = field(default_factory=dict)
     summary: str = ""
@@ -171,6 +172,7 @@ class LiveClient:
             if text.startswith('{"type":"update"'):
                 now = time.monotonic()
                 self.updates += 1
+                self.update_bytes += len(text)
                 for marker in MARKER.findall(text):
                     self.arrivals.setdefault(int(marker), now)
                 if self.track_state:
