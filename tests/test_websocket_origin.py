@@ -101,8 +101,11 @@ def test_csrf_trusted_origins_may_open_sockets_too(user, settings):
     assert not opens(user, {"host": "moderator.example.com", "origin": "https://example.org.evil.example"})
 
 
-def test_a_live_server_opens_the_socket_of_its_own_page_only(dashboard):
-    cookie = dashboard.client().cookies["sessionid"]
+def test_a_live_server_opens_the_socket_of_its_own_page_only(any_server):
+    dashboard = any_server
+    client = dashboard.client()
+    cookie = client.cookies["sessionid"]
+    client.close()
 
     async def status(origin: str) -> int:
         async with aiohttp.ClientSession() as session:

@@ -72,6 +72,7 @@ class TelnyxWebhookApp:
         if scope["method"] != "POST":
             await _respond(send, 405, {"error": "method not allowed: use POST"}, [(b"allow", b"POST")])
             return
+        body: bytes | None = None
         try:
             limit = settings.WEBHOOK_MAX_BODY_BYTES
             # Refused before reading a byte of the body: a server that streams it (uvicorn) answers at once.
@@ -89,7 +90,10 @@ class TelnyxWebhookApp:
         except WebhookRejected as rejected:
             if rejected.status >= 500:
                 logger.error("webhook refused: %s", rejected.reason)
-            await _respond(send, rejected.status, {"error": rejected.reason})
+            # Refused before the whole body was read: close the connection rather than let the server read
+            # (and discard) the rest of it to keep the connection alive — uvicorn would, up to any size.
+            close = [] if body is not None else [(b"connection", b"close")]
+            await _respond(send, rejected.status, {"error": rejected.reason}, close)
             return
         crashpoints.reached("inbox-received")
         try:
