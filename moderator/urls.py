@@ -17,3 +17,9 @@ urlpatterns = [
     path("", include("moderator.api.actions")),  # before the detail: its paths end in /actions/…, /resync
     path("api/conferences/<path:telnyx_id>", api.conference_detail, name="api-conference-detail"),
 ]
+
+# Under /api/ the error pages Django itself answers with (a body it cannot parse, no such path) are JSON too.
+handler400 = api.bad_request
+handler403 = api.permission_denied
+handler404 = api.page_not_found
+handler500 = api.server_error

@@ -15,10 +15,9 @@ from functools import wraps
 
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
-from django.views.decorators.http import require_POST
 from pydantic import ValidationError
 
-from moderator.api.read import error, login_required_json
+from moderator.api.read import error, login_required_json, methods, possible_id
 from moderator.control import actions
 from moderator.control.schemas import first_error
 from moderator.state.serializers import conference_dict
@@ -38,12 +37,21 @@ def moderator_required(view):
     return wrapper
 
 
+class BadBody(ValueError):
+    pass
+
+
 def json_body(request: HttpRequest) -> dict:
     if not request.body:
         return {}
-    body = json.loads(request.body)
+    try:
+        body = json.loads(request.body)
+    except RecursionError:
+        raise BadBody("it is nested too deeply") from None
+    except ValueError as exc:  # not JSON, or not UTF-8
+        raise BadBody(str(exc)) from None
     if not isinstance(body, dict):
-        raise ValueError("the body must be a JSON object")
+        raise BadBody("the body must be a JSON object")
     return body
 
 
@@ -65,7 +73,7 @@ def answer(run) -> JsonResponse:
             },
             status=400,
         )
-    except (ValueError, UnicodeDecodeError) as exc:
+    except BadBody as exc:
         return error(400, "invalid request", f"body is not a JSON object: {exc}")
     except actions.UnknownConference as exc:
         return error(404, "conference not found", f"no conference with id {exc}")
@@ -73,21 +81,25 @@ def answer(run) -> JsonResponse:
         return JsonResponse({"error": failure.as_json()}, status=failure.status)
 
 
-@require_POST
+@methods("POST")
 @moderator_required
 def conference_action(request: HttpRequest, telnyx_id: str, action: str) -> JsonResponse:
     if action not in actions.CONFERENCE_ACTIONS:
         return error(
             404, "unknown action", f"{action!r} is not one of {', '.join(actions.CONFERENCE_ACTIONS)}"
         )
+    if not possible_id(telnyx_id):
+        return error(404, "conference not found", f"no conference with id {telnyx_id!r}")
     return answer(lambda: actions.run_conference_action(request.user, telnyx_id, action, json_body(request)))
 
 
-@require_POST
+@methods("POST")
 @moderator_required
 def call_action(request: HttpRequest, call_control_id: str, action: str) -> JsonResponse:
     if action not in actions.CALL_ACTIONS or action == "answer":
         return error(404, "unknown action", "call actions are enqueue, leave_queue and hangup")
+    if not possible_id(call_control_id):
+        return error(404, "call not found", f"no call with call_control_id {call_control_id!r}")
     return answer(lambda: actions.run_call_action(request.user, call_control_id, action, json_body(request)))
 
 
@@ -96,9 +108,11 @@ def create_conference(request: HttpRequest) -> JsonResponse:
     return answer(lambda: conference_dict(actions.create_conference(request.user, json_body(request))))
 
 
-@require_POST
+@methods("POST")
 @moderator_required
 def resync(request: HttpRequest, telnyx_id: str) -> JsonResponse:
+    if not possible_id(telnyx_id):
+        return error(404, "conference not found", f"no conference with id {telnyx_id!r}")
     return answer(lambda: conference_dict(actions.sync_conference(telnyx_id, request.user)))
 
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from moderator.telnyx.event import is_text
 
 CallControlId = Annotated[str, Field(min_length=1, max_length=255)]
 CallControlIds = Annotated[list[CallControlId], Field(min_length=1, max_length=1000)]
@@ -52,6 +54,15 @@ Language = Literal[
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*")
+    @classmethod
+    def storable(cls, value):
+        """Every text is stored (the audit row, a conference's name): none may hold what a database refuses."""
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and not is_text(text):
+                raise ValueError("holds a NUL character or a lone surrogate")
+        return value
 
 
 class Targets(Body):
