@@ -12,6 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("healthz", views.healthz, name="healthz"),
+    path("api/schema", api.schema, name="api-schema"),
     path("api/conferences", api.conference_collection, name="api-conferences"),
     path("api/queues", api.queue_list, name="api-queue-list"),
     path("", include("moderator.api.actions")),  # before the detail: its paths end in /actions/…, /resync

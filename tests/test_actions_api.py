@@ -269,6 +269,7 @@ def test_a_multipart_body_django_cannot_parse_is_a_json_400(live_conference, mod
         ("delete", "/api/conferences", "GET, POST"),
         ("post", "/api/conferences/{id}", "GET"),
         ("post", "/api/queues", "GET"),
+        ("put", "/api/schema", "GET"),
     ],
 )
 def test_a_wrong_method_is_a_json_405_naming_the_allowed_ones(live_conference, moderator_client, method, path, allowed):

@@ -113,6 +113,12 @@ def test_a_name_filter_holding_a_nul_is_400(observer_client):
     assert "NUL" in response.json()["error"]["detail"]
 
 
+def test_the_openapi_document_is_served_without_a_login(client):
+    response = client.get("/api/schema")
+    assert response.status_code == 200 and response["Content-Type"] == "application/yaml"
+    assert response.content.startswith(b"openapi: 3.1")
+
+
 def test_an_unknown_api_path_is_a_json_404(observer_client, settings):
     settings.DEBUG = False  # with DEBUG on Django shows its own debugging page instead
     response = observer_client.get("/api/nothing-here")

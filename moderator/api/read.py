@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from functools import wraps
+from pathlib import Path
 
 from django.core.paginator import EmptyPage, Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -13,6 +15,7 @@ from moderator.state.serializers import conference_dict, conference_summary, con
 from moderator.telnyx.event import is_text
 
 MAX_PAGE_SIZE = 250
+SCHEMA_PATH = Path(__file__).with_name("openapi.yml")
 CODES = {400: "invalid", 401: "not_authenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
 
 
@@ -130,6 +133,17 @@ def queue_list(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {"queues": [{"name": name, "calls": calls, "waiting": len(calls)} for name, calls in queues.items()]}
     )
+
+
+@functools.cache
+def _schema_document() -> bytes:
+    return SCHEMA_PATH.read_bytes()
+
+
+@methods("GET")
+def schema(request: HttpRequest) -> HttpResponse:
+    """The OpenAPI document of this API (moderator/api/openapi.yml). No login: it describes, it holds no data."""
+    return HttpResponse(_schema_document(), content_type="application/yaml")
 
 
 def _json_for_the_api(status: int, title: str, default):
