@@ -53,7 +53,7 @@ class Deviation:
 # because a documented-valid command may still be one Telnyx refuses in this world (unhold a leg not held).
 DEVIATIONS: dict[tuple[str, str], Deviation] = {}
 
-MAX_EXAMPLES = 8  # fuzzing examples per operation and mode: the module runs in about 60 s on 2 busy cores
+MAX_EXAMPLES = 5  # fuzzing examples per operation and mode: the module runs in 60–90 s on this busy machine
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 NOWHERE = "http://127.0.0.1:9"  # a closed loopback port: a request without base_url goes nowhere
 
@@ -69,7 +69,8 @@ def _schema() -> schemathesis.schemas.BaseSchema:
         {
             "seed": 20261124,  # the same examples on every run: CI must not be flaky
             "generation": {"mode": "all", "max-examples": MAX_EXAMPLES, "with-security-parameters": False},
-            "phases": {"coverage": {"enabled": True}},
+            # Every path answers a wrong method alike (one decorator): three of them are enough.
+            "phases": {"coverage": {"enabled": True, "unexpected-methods": ["get", "put", "delete"]}},
         }
     )
     loaded = schemathesis.openapi.from_dict(loaded_document, config=config)
@@ -108,7 +109,7 @@ class Dashboard:
 
 
 @pytest.fixture(scope="module")
-def dashboard(tmp_path_factory):
+def api(tmp_path_factory):
     # Media and rings last longer than the run: nothing changes a world behind the examples' back.
     with simulator_stack(tmp_path_factory.mktemp("api-fuzz"), ring_timeout=600, media_seconds=600) as stack:
         made = Dashboard(*stack)
@@ -166,8 +167,8 @@ class Worlds:
 
 
 @pytest.fixture(scope="module")
-def worlds(dashboard):
-    return Worlds(dashboard)
+def worlds(api):
+    return Worlds(api)
 
 
 def _coin(case: Any, salt: str) -> int:
@@ -197,7 +198,8 @@ def put_live_ids(case: Any, world: World) -> None:
 
 @schema.parametrize()
 @settings(deadline=None, suppress_health_check=list(HealthCheck))
-def test_every_operation_answers_as_documented(case, dashboard, worlds):
+def test_every_operation_answers_as_documented(case, api, worlds):
+    dashboard = api
     method, path = case.operation.method.upper(), case.operation.path
     world = worlds.get(recording=not path.endswith("/record_start"))
     put_live_ids(case, world)
@@ -256,8 +258,8 @@ def test_the_document_lists_every_api_route_and_each_action_with_its_fields():
         assert body.get("required", False) == bool(body_schema.get("required") or body_schema.get("anyOf")), name
 
 
-def test_the_schema_is_served_without_a_login(dashboard):
-    response = httpx.get(f"{dashboard.server.url}/api/schema", timeout=10)
+def test_the_schema_is_served_without_a_login(api):
+    response = httpx.get(f"{api.server.url}/api/schema", timeout=10)
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/yaml"
     assert yaml.safe_load(response.text) == document()
