@@ -24,6 +24,7 @@ from moderator.models import (
     WaitingCall,
     WebhookEvent,
 )
+from moderator.state.serializers import link_url
 
 
 def _duration(seconds: float | None) -> str:
@@ -33,6 +34,18 @@ def _duration(seconds: float | None) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def recording_links(recording: Recording):
+    """A recording's files as links; a URL that may not be a link (see `link_url`) is shown as text, so an
+    administrator still sees what Telnyx sent."""
+    urls = {**(recording.public_urls or {}), **(recording.download_urls or {})}
+    parts = [
+        format_html('<a href="{}">{}</a>', url, fmt) if link_url(url) else format_html("{}: {} (not a link)", fmt, url)
+        for fmt, url in urls.items()
+        if url
+    ]
+    return format_html_join(" ", "{}", ((part,) for part in parts)) or "—"
 
 
 class ParticipantInline(admin.TabularInline):
@@ -85,10 +98,7 @@ class RecordingInline(admin.TabularInline):
 
     @admin.display(description="files")
     def links(self, recording: Recording):
-        urls = [
-            (fmt, url) for fmt, url in {**recording.public_urls, **recording.download_urls}.items() if url
-        ]
-        return format_html_join(" ", '<a href="{}">{}</a>', ((url, fmt) for fmt, url in urls)) or "—"
+        return recording_links(recording)
 
 
 @admin.register(Conference)
@@ -213,11 +223,16 @@ class WaitingCallAdmin(admin.ModelAdmin):
 
 @admin.register(Recording)
 class RecordingAdmin(admin.ModelAdmin):
-    list_display = ("recording_id", "conference", "format", "channels", "started_at", "ended_at")
+    list_display = ("recording_id", "conference", "format", "channels", "started_at", "ended_at", "files")
     list_filter = ("format", "channels")
     search_fields = ("recording_id", "conference__telnyx_id", "conference__name")
     list_select_related = ("conference",)
     raw_id_fields = ("conference",)
+    readonly_fields = ("files",)
+
+    @admin.display(description="files")
+    def files(self, recording: Recording):
+        return recording_links(recording)
 
 
 @admin.register(WebhookEvent)

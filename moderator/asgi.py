@@ -12,12 +12,12 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from moderator.ingest import background  # noqa: E402
 from moderator.ingest.endpoint import TelnyxWebhookApp, WebhookRouter, WithBackgroundTasks  # noqa: E402
 from moderator.live.consumers import BoardConsumer, ConferenceConsumer  # noqa: E402
+from moderator.live.origin import SameOriginValidator  # noqa: E402
 
 websocket_urlpatterns = [
     path("ws/board/", BoardConsumer.as_asgi()),
@@ -32,7 +32,8 @@ application = WithBackgroundTasks(
             # The webhook endpoint bypasses Django's middleware stack: it is the hot path and needs no
             # session, CSRF or auth, only the signature.
             "http": WebhookRouter(django_asgi_app, webhook_app),
-            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+            # Only pages of this site (same scheme, host and port) may open the live sockets.
+            "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
         }
     )
 )

@@ -13,3 +13,9 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("", include("moderator.api.urls")),
 ]
+
+# Under /api/ the error pages Django itself answers with (a body it cannot parse, no such path) are JSON too.
+handler400 = "moderator.api.errors.bad_request"
+handler403 = "moderator.api.errors.permission_denied"
+handler404 = "moderator.api.errors.page_not_found"
+handler500 = "moderator.api.errors.server_error"

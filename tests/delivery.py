@@ -26,11 +26,13 @@ def asgi_request(
     body: bytes = b"",
     headers: dict[str, str] | None = None,
     chunks: list[bytes] | None = None,
+    raw_headers: list[tuple[bytes, bytes]] | None = None,
 ) -> AsgiResponse:
-    """One HTTP request through the real ASGI application (the webhook endpoint lives there)."""
+    """One HTTP request through the real ASGI application (the webhook endpoint lives there). `raw_headers`
+    are sent as they are, after `headers`: repeated names, bytes that are not UTF-8."""
     from moderator.asgi import application
 
-    raw_headers = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    raw_headers = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()] + (raw_headers or [])
     messages = (
         [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
         if chunks

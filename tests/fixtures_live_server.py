@@ -1,4 +1,5 @@
-"""A real dashboard server (Daphne on loopback, its own SQLite file) for end-to-end and browser tests."""
+"""A real dashboard server (Daphne, or uvicorn, on loopback, its own SQLite file) for end-to-end and browser
+tests."""
 
 from __future__ import annotations
 
@@ -36,13 +37,18 @@ def eventually(check, what: str, timeout: float = WAIT):
         time.sleep(0.1)
 
 
-class LiveServer:
-    """One Daphne process serving moderator.asgi with the given environment."""
+SERVERS = ("daphne", "uvicorn")
 
-    def __init__(self, tmp: Path, extra_env: dict[str, str] | None = None):
+
+class LiveServer:
+    """One Daphne (or uvicorn) process serving moderator.asgi with the given environment."""
+
+    def __init__(self, tmp: Path, extra_env: dict[str, str] | None = None, server: str = "daphne"):
+        assert server in SERVERS, server
+        self.server = server
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tmp / f"daphne-{self.port}.log"
+        self.log = tmp / f"{server}-{self.port}.log"
         self.env = {
             **{
                 k: v
@@ -84,18 +90,17 @@ class LiveServer:
             ),
         )
 
+    def command(self) -> list[str]:
+        if self.server == "uvicorn":
+            return [
+                *(sys.executable, "-m", "uvicorn", "moderator.asgi:application"),
+                *("--host", "127.0.0.1", "--port", str(self.port)),
+            ]
+        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "moderator.asgi:application"]
+
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "moderator.asgi:application",
-            ],
+            self.command(),
             cwd=ROOT,
             env=self.env,
             stdout=self.log.open("ab"),
@@ -129,12 +134,12 @@ class LiveServer:
 def live_server_factory(tmp_path_factory):
     servers: list[LiveServer] = []
 
-    def make(extra_env: dict[str, str] | None = None) -> LiveServer:
-        server = LiveServer(tmp_path_factory.mktemp("live"), extra_env)
-        server.prepare()
-        server.start()
-        servers.append(server)
-        return server
+    def make(extra_env: dict[str, str] | None = None, server: str = "daphne") -> LiveServer:
+        live = LiveServer(tmp_path_factory.mktemp("live"), extra_env, server)
+        live.prepare()
+        live.start()
+        servers.append(live)
+        return live
 
     yield make
     for server in servers:
@@ -145,6 +150,18 @@ def live_server_factory(tmp_path_factory):
 def dashboard(live_server_factory):
     """A dashboard verifying webhooks with the test key (sign with tests.telnyx_events.sign)."""
     return live_server_factory()
+
+
+@pytest.fixture(scope="session")
+def uvicorn_dashboard(live_server_factory):
+    """`dashboard`, served by uvicorn: it streams request bodies to the app (Daphne buffers them first)."""
+    return live_server_factory(server="uvicorn")
+
+
+@pytest.fixture(params=SERVERS)
+def any_server(request) -> LiveServer:
+    """`dashboard` and `uvicorn_dashboard` in turn: for what both servers must do alike."""
+    return request.getfixturevalue("dashboard" if request.param == "daphne" else "uvicorn_dashboard")
 
 
 @contextlib.contextmanager

@@ -203,3 +203,88 @@ def test_not_json_is_400(live_conference, moderator_client):
 def test_unknown_action_and_conference_are_404(live_conference, moderator_client):
     assert act(moderator_client, live_conference, "explode").status_code == 404
     assert post(moderator_client, "/api/conferences/nope/actions/mute").status_code == 404
+
+
+def test_a_body_nested_too_deeply_is_400_not_a_server_error(live_conference, moderator_client, telnyx):
+    before = len(telnyx.sim_state()["requests"])
+    body = '{"call_control_ids": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    response = moderator_client.post(
+        f"/api/conferences/{live_conference['id']}/actions/mute", body, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["error"]["detail"]
+    assert len(telnyx.sim_state()["requests"]) == before
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/conferences", {"call_control_id": "v3:x", "name": "a\x00b"}),
+        ("/api/conferences/{id}/actions/speak", {"payload": "hi\x00", "voice": "female"}),
+        ("/api/conferences/{id}/actions/mute", {"call_control_ids": ["v3:\x00"]}),
+        ("/api/calls/v3:x/actions/enqueue", {"queue_name": "sup\x00port"}),
+    ],
+)
+def test_a_nul_in_any_field_is_400_naming_it_and_nothing_is_sent_or_stored(
+    live_conference, moderator_client, telnyx, path, body
+):
+    from moderator.models import ModeratorAction
+
+    before, audited = len(telnyx.sim_state()["requests"]), ModeratorAction.objects.count()
+    response = post(moderator_client, path.format(id=live_conference["id"]), body)
+    assert response.status_code == 400, response.content
+    assert "NUL" in response.json()["error"]["detail"] and response.json()["error"]["field"]
+    assert len(telnyx.sim_state()["requests"]) == before and ModeratorAction.objects.count() == audited
+
+
+@pytest.mark.parametrize("bad_id", ["..", ".", "a%00b", "x" * 256])
+def test_an_id_that_cannot_be_telnyx_s_is_404_and_nothing_is_sent(live_conference, moderator_client, telnyx, bad_id):
+    before = len(telnyx.sim_state()["requests"])
+    for path in (f"/api/calls/{bad_id}/actions/hangup", f"/api/conferences/{bad_id}/resync",
+                 f"/api/conferences/{bad_id}/actions/mute"):  # fmt: skip
+        response = post(moderator_client, path)
+        assert response.status_code == 404, (path, response.content)
+        assert response.json()["error"]["code"] == "not_found"
+    assert moderator_client.get(f"/api/conferences/{bad_id}").status_code == 404
+    assert len(telnyx.sim_state()["requests"]) == before
+
+
+def test_a_multipart_body_django_cannot_parse_is_a_json_400(live_conference, moderator_user):
+    client = Client(enforce_csrf_checks=True)  # the CSRF check reads the form body: it is what fails to parse
+    client.force_login(moderator_user)
+    client.cookies["csrftoken"] = "a" * 32
+    response = client.post(
+        f"/api/conferences/{live_conference['id']}/actions/mute", b"{}", content_type="multipart/form-data",
+        headers={"X-CSRFToken": "a" * 32},
+    )
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert "boundary" in response.json()["error"]["detail"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("get", "/api/conferences/{id}/actions/mute", "POST"),
+        ("delete", "/api/conferences", "GET, POST"),
+        ("post", "/api/conferences/{id}", "GET"),
+        ("post", "/api/queues", "GET"),
+        ("put", "/api/schema", "GET"),
+    ],
+)
+def test_a_wrong_method_is_a_json_405_naming_the_allowed_ones(live_conference, moderator_client, method, path, allowed):
+    response = getattr(moderator_client, method)(path.format(id=live_conference["id"]))
+    assert response.status_code == 405
+    assert response["Allow"] == allowed
+    assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_every_error_names_a_code(live_conference, moderator_client, observer_client):
+    answers = [
+        act(moderator_client, live_conference, "explode"),
+        act(moderator_client, live_conference, "mute", {"bogus": 1}),
+        act(observer_client, live_conference, "mute"),
+    ]
+    for response in answers:
+        error = response.json()["error"]
+        assert set(error) >= {"status", "code", "title", "detail"} and error["code"], error

@@ -105,3 +105,22 @@ def test_queues_show_waiting_calls_with_position_and_wait(deliver, observer_clie
 
 def test_api_refuses_writes_on_read_endpoints(observer_client):
     assert observer_client.post("/api/conferences/conf-1").status_code == 405
+
+
+def test_a_name_filter_holding_a_nul_is_400(observer_client):
+    response = observer_client.get("/api/conferences?name=a%00b")
+    assert response.status_code == 400
+    assert "NUL" in response.json()["error"]["detail"]
+
+
+def test_the_openapi_document_is_served_without_a_login(client):
+    response = client.get("/api/schema")
+    assert response.status_code == 200 and response["Content-Type"] == "application/yaml"
+    assert response.content.startswith(b"openapi: 3.1")
+
+
+def test_an_unknown_api_path_is_a_json_404(observer_client, settings):
+    settings.DEBUG = False  # with DEBUG on Django shows its own debugging page instead
+    response = observer_client.get("/api/nothing-here")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"

@@ -15,9 +15,9 @@ def login_required_json(view):
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs):
         if not request.user.is_authenticated:
-            return error(401, "unauthenticated", "authentication required", "log in at /accounts/login/")
+            return error(401, "authentication required", "log in at /accounts/login/")
         if not request.user.is_active:
-            return error(403, "forbidden", "account disabled")
+            return error(403, "account disabled")
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -30,7 +30,7 @@ def moderator_required(view):
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs):
         if not request.user.has_perm("moderator.moderate_conference"):
-            return error(403, "forbidden", "not allowed", "Observers can watch conferences but not act on them.")
+            return error(403, "not allowed", "Observers can watch conferences but not act on them.")
         return view(request, *args, **kwargs)
 
     return wrapper

@@ -13,11 +13,10 @@ from __future__ import annotations
 import json
 
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_POST
 from pydantic import ValidationError
 
 from moderator.api.access import moderator_required
-from moderator.api.errors import ApiError, error, invalid, telnyx_failure
+from moderator.api.errors import ApiError, error, invalid, methods, possible_id, telnyx_failure
 from moderator.control import actions
 from moderator.control.registry import CONFERENCE_ACTIONS, MODERATOR_CALL_ACTIONS
 from moderator.state.serializers import conference_dict
@@ -29,10 +28,12 @@ def json_body(request: HttpRequest) -> dict:
         return {}
     try:
         body = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise ApiError(400, "invalid", "invalid request", f"the body is not JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, "invalid request", "the body is not a JSON object: it is nested too deeply") from None
+    except ValueError as exc:  # not JSON, or not UTF-8
+        raise ApiError(400, "invalid request", f"the body is not a JSON object: {exc}") from None
     if not isinstance(body, dict):
-        raise ApiError(400, "invalid", "invalid request", "the body must be a JSON object")
+        raise ApiError(400, "invalid request", "the body must be a JSON object")
     return body
 
 
@@ -45,34 +46,44 @@ def answer(run) -> JsonResponse:
     except ValidationError as exc:
         return invalid(exc)
     except actions.UnknownConference as exc:
-        return error(404, "not_found", "conference not found", f"no conference with id {exc}")
+        return error(404, "conference not found", f"no conference with id {exc}")
     except TelnyxFailure as failure:
         return telnyx_failure(failure)
 
 
-@require_POST
+def _no_such_conference(telnyx_id: str) -> JsonResponse:
+    return error(404, "conference not found", f"no conference with id {telnyx_id!r}")
+
+
+@methods("POST")
 @moderator_required
 def conference_action(request: HttpRequest, telnyx_id: str, action: str) -> JsonResponse:
     if action not in CONFERENCE_ACTIONS:
-        return error(404, "not_found", "unknown action", f"{action!r} is not one of {', '.join(CONFERENCE_ACTIONS)}")
+        return error(404, "unknown action", f"{action!r} is not one of {', '.join(CONFERENCE_ACTIONS)}")
+    if not possible_id(telnyx_id):
+        return _no_such_conference(telnyx_id)
     return answer(lambda: actions.run_conference_action(request.user, telnyx_id, action, json_body(request)))
 
 
-@require_POST
+@methods("POST")
 @moderator_required
 def call_action(request: HttpRequest, call_control_id: str, action: str) -> JsonResponse:
     if action not in MODERATOR_CALL_ACTIONS:
-        return error(404, "not_found", "unknown action", f"call actions are {', '.join(MODERATOR_CALL_ACTIONS)}")
+        return error(404, "unknown action", f"call actions are {', '.join(MODERATOR_CALL_ACTIONS)}")
+    if not possible_id(call_control_id):
+        return error(404, "call not found", f"no call with call_control_id {call_control_id!r}")
     return answer(lambda: actions.run_call_action(request.user, call_control_id, action, json_body(request)))
 
 
-@require_POST
+@methods("POST")
 @moderator_required
 def create_conference(request: HttpRequest) -> JsonResponse:
     return answer(lambda: conference_dict(actions.create_conference(request.user, json_body(request))))
 
 
-@require_POST
+@methods("POST")
 @moderator_required
 def resync(request: HttpRequest, telnyx_id: str) -> JsonResponse:
+    if not possible_id(telnyx_id):
+        return _no_such_conference(telnyx_id)
     return answer(lambda: conference_dict(actions.sync_conference(telnyx_id, request.user)))

@@ -4,19 +4,20 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
-from django.urls import path
-from django.views.decorators.http import require_http_methods
+from django.urls import path, re_path
 
 from moderator.api import actions, read
+from moderator.api.errors import methods, no_such_path
 
 
-@require_http_methods(["GET", "POST"])
+@methods("GET", "POST")
 def conference_collection(request: HttpRequest):
     """GET lists conferences; POST creates one from a call."""
     return (read.conference_list if request.method == "GET" else actions.create_conference)(request)
 
 
 urlpatterns = [
+    path("api/schema", read.schema, name="api-schema"),
     path("api/conferences", conference_collection, name="api-conferences"),
     path("api/queues", read.queue_list, name="api-queue-list"),
     path("api/conferences/<path:telnyx_id>/actions/<slug:action>", actions.conference_action,
@@ -25,4 +26,7 @@ urlpatterns = [
     path("api/calls/<path:call_control_id>/actions/<slug:action>", actions.call_action, name="api-call-action"),
     # Last: the paths above end in /actions/…, /resync.
     path("api/conferences/<path:telnyx_id>", read.conference_detail, name="api-conference-detail"),
+    # Anything else under /api/ (an id no path matches: one with a newline) is the API's JSON 404, also with
+    # DEBUG on (Django's debug 404 page ignores handler404).
+    re_path(r"^api/", no_such_path),
 ]

@@ -8,9 +8,10 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from django.db.models import TextChoices
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from moderator.models import Participant, Room
+from moderator.telnyx.event import is_text
 
 CallControlId = Annotated[str, Field(min_length=1, max_length=255)]
 CallControlIds = Annotated[list[CallControlId], Field(min_length=1, max_length=1000)]
@@ -77,6 +78,15 @@ class Language(TextChoices):
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*")
+    @classmethod
+    def storable(cls, value):
+        """Every text is stored (the audit row, a conference's name): none may hold what a database refuses."""
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and not is_text(text):
+                raise ValueError("holds a NUL character or a lone surrogate")
+        return value
 
 
 class Targets(Body):

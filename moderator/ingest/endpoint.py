@@ -42,6 +42,18 @@ async def _read_body(receive, limit: int) -> bytes:
             return b"".join(chunks)
 
 
+def _header_values(scope, name: bytes) -> list[bytes]:
+    return [value for key, value in scope["headers"] if key == name]
+
+
+def _single_header(scope, name: bytes) -> str | None:
+    """The header's value (None if absent or empty); two copies are refused: which one was signed for?"""
+    values = _header_values(scope, name)
+    if len(values) > 1:
+        raise WebhookRejected(401, f"more than one {name.decode()} header")
+    return values[0].decode("latin-1") if values and values[0] else None
+
+
 async def _respond(send, status: int, payload: dict[str, Any], extra_headers=()) -> None:
     body = json.dumps(payload).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
@@ -60,23 +72,28 @@ class TelnyxWebhookApp:
         if scope["method"] != "POST":
             await _respond(send, 405, {"error": "method not allowed: use POST"}, [(b"allow", b"POST")])
             return
-        headers = dict(scope["headers"])
+        body: bytes | None = None
         try:
-            declared = headers.get(b"content-length")
             limit = settings.WEBHOOK_MAX_BODY_BYTES
-            if declared is not None and (not declared.isdigit() or int(declared) > limit):
-                raise WebhookRejected(413, f"body is larger than {limit} bytes")
+            # Refused before reading a byte of the body: a server that streams it (uvicorn) answers at once.
+            for declared in _header_values(scope, b"content-length"):
+                if not declared.isdigit():  # bytes: ASCII digits only
+                    raise WebhookRejected(400, "Content-Length is not a number")
+                digits = declared.lstrip(b"0")
+                if len(digits) > 20 or int(digits or b"0") > limit:  # 5,000 digits are past int()'s own limit
+                    raise WebhookRejected(413, f"body is larger than {limit} bytes")
+            signature = _single_header(scope, SIGNATURE_HEADER)
+            timestamp = _single_header(scope, TIMESTAMP_HEADER)
             body = await _read_body(receive, limit)
-            verify_signature(
-                body,
-                headers.get(SIGNATURE_HEADER, b"").decode("latin-1") or None,
-                headers.get(TIMESTAMP_HEADER, b"").decode("latin-1") or None,
-            )
+            verify_signature(body, signature, timestamp)
             event = parse_event(body)
         except WebhookRejected as rejected:
             if rejected.status >= 500:
                 logger.error("webhook refused: %s", rejected.reason)
-            await _respond(send, rejected.status, {"error": rejected.reason})
+            # Refused before the whole body was read: close the connection rather than let the server read
+            # (and discard) the rest of it to keep the connection alive — uvicorn would, up to any size.
+            close = [] if body is not None else [(b"connection", b"close")]
+            await _respond(send, rejected.status, {"error": rejected.reason}, close)
             return
         crashpoints.reached("inbox-received")
         try:

@@ -3,6 +3,7 @@ pages' snapshots and the broadcasts, so they can never disagree."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,24 @@ from moderator.models import Call, Conference, Participant, Recording, WaitingCa
 
 def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+# An absolute http(s) URL with a host and nothing a browser would strip or re-read (controls, spaces).
+_LINKABLE = re.compile(r"https?://[^\x00-\x20\x7f/?#\\]+[^\x00-\x20\x7f]*", re.IGNORECASE)
+
+
+def link_url(value: Any) -> str | None:
+    """`value` if it may be the target of a link, else None: the one rule for every URL that came from
+    outside (a webhook, Telnyx) and is shown as a link, anywhere. Only http(s): a `javascript:` or `data:`
+    URL in a recording's links would run in the moderator's session when clicked."""
+    return value if isinstance(value, str) and _LINKABLE.fullmatch(value) else None
+
+
+def link_urls(urls: Any) -> dict[str, str]:
+    """The linkable entries of a {format: url} map (Telnyx's recording_urls); the others are dropped."""
+    if not isinstance(urls, dict):
+        return {}
+    return {str(fmt): url for fmt, url in urls.items() if link_url(url) is not None}
 
 
 def _caller(call: Call | None) -> dict[str, str]:
@@ -61,8 +80,9 @@ def recording_dict(recording: Recording) -> dict[str, Any]:
         "started_at": iso(recording.started_at),
         "ended_at": iso(recording.ended_at),
         "duration_seconds": recording.duration_seconds,
-        "recording_urls": recording.download_urls,
-        "public_recording_urls": recording.public_urls,
+        # What Telnyx sent is kept in the database as evidence; only http(s) URLs leave it.
+        "recording_urls": link_urls(recording.download_urls),
+        "public_recording_urls": link_urls(recording.public_urls),
     }
 
 

@@ -83,6 +83,8 @@ def verify_signature(
     # Refuse stale and future timestamps alike: a captured request must not be replayable later.
     if abs((now or time.time()) - int(timestamp)) > settings.WEBHOOK_TOLERANCE_SECONDS:
         raise WebhookRejected(401, "telnyx-timestamp is too far from the current time")
+    if len(signature) > 128:  # an ed25519 signature is 88 base64 characters: decode no megabyte header
+        raise WebhookRejected(401, "telnyx-signature-ed25519 is not an ed25519 signature")
     try:
         raw_signature = base64.b64decode(signature, validate=True)
     except (binascii.Error, ValueError):
@@ -114,16 +116,27 @@ def parse_time(value: Any) -> datetime | None:
 MAX_ATTEMPT = 2**31 - 1
 
 
+def _not_utf8_json(body: bytes, otherwise: str) -> str:
+    """Why a body that is no UTF-8 JSON was refused: JSON in another Unicode encoding is named (RFC 8259:
+    JSON between systems is UTF-8, without a byte order mark), anything else is `otherwise`."""
+    encoding = json.detect_encoding(body)  # from its first four bytes: BOMs and the NULs of UTF-16/32
+    if encoding == "utf-8-sig":
+        return "body starts with a byte order mark: JSON must be UTF-8 without one"
+    if encoding != "utf-8":
+        return f"body is {encoding.upper()}, not UTF-8: JSON must be UTF-8"
+    return otherwise
+
+
 def parse_event(body: bytes) -> TelnyxEvent:
     """Accept the ``{"data": ..., "meta": ...}`` envelope and the flat shape of floor.changed."""
     try:
         raw = body.decode("utf-8")
     except UnicodeDecodeError:
-        raise WebhookRejected(400, "body is not UTF-8") from None
+        raise WebhookRejected(400, _not_utf8_json(body, "body is not UTF-8")) from None
     try:
         document = json.loads(raw)
     except ValueError:
-        raise WebhookRejected(400, "body is not JSON") from None
+        raise WebhookRejected(400, _not_utf8_json(body, "body is not JSON")) from None
     except RecursionError:
         raise WebhookRejected(400, "body is nested too deeply") from None
     if not isinstance(document, dict):
