@@ -7,7 +7,7 @@ from django.http import HttpRequest
 from django.urls import path
 from django.views.decorators.http import require_http_methods
 
-from moderator.api import actions, read
+from moderator.api import actions, choices, read
 
 
 @require_http_methods(["GET", "POST"])
@@ -19,6 +19,7 @@ def conference_collection(request: HttpRequest):
 urlpatterns = [
     path("api/conferences", conference_collection, name="api-conferences"),
     path("api/queues", read.queue_list, name="api-queue-list"),
+    path("api/choices/<slug:kind>", choices.choices, name="api-choices"),
     path("api/conferences/<path:telnyx_id>/actions/<slug:action>", actions.conference_action,
          name="api-conference-action"),
     path("api/conferences/<path:telnyx_id>/resync", actions.resync, name="api-conference-resync"),
