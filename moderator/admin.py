@@ -9,11 +9,13 @@ import re
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from moderator.ingest import applier
+from moderator.live import timeline
 from moderator.models import (
     Call,
     Conference,
@@ -110,6 +112,20 @@ class RecordingInline(admin.TabularInline):
         return format_html_join(" ", '<a href="{}">{}</a>', ((url, fmt) for fmt, url in urls)) or "—"
 
 
+class EndReasonFilter(admin.SimpleListFilter):
+    """Why conferences ended, in words (the same table as the pages'); no empty link for the live ones."""
+
+    title = "why it ended"
+    parameter_name = "end_reason"
+
+    def lookups(self, request, model_admin):
+        reasons = Conference.objects.exclude(end_reason="").order_by("end_reason").values_list("end_reason", flat=True)
+        return [(reason, timeline.end_reason(reason)) for reason in reasons.distinct()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(end_reason=self.value()) if self.value() else queryset
+
+
 @admin.register(Conference)
 class ConferenceAdmin(TelnyxOwned, admin.ModelAdmin):
     """Telnyx's record, but its name is ours to give."""
@@ -118,17 +134,24 @@ class ConferenceAdmin(TelnyxOwned, admin.ModelAdmin):
         "__str__",
         "telnyx_id",
         "status",
-        "end_reason",
+        "why_it_ended",
         "started_at",
         "ended_at",
         "recording_status",
     )
-    list_filter = ("status", "end_reason", "recording_status")
+    list_filter = ("status", EndReasonFilter, "recording_status")
+
+    class Media:
+        js = ("moderator/admin.js",)
     search_fields = ("telnyx_id", "name", "participants__call_control_id")
     date_hierarchy = "first_seen_at"
     readonly_fields = [f.name for f in Conference._meta.fields if f.name != "name"]
     inlines = [ParticipantInline, RecordingInline]
     actions = ["export_attendance_csv"]
+
+    @admin.display(description="why it ended", ordering="end_reason")
+    def why_it_ended(self, conference: Conference) -> str:
+        return timeline.end_reason(conference.end_reason) if conference.end_reason else "—"
 
     @admin.action(description="Export attendance as CSV")
     def export_attendance_csv(self, request, queryset):
@@ -407,14 +430,24 @@ class RoomNumberForm(forms.ModelForm):
     class Meta:
         model = RoomNumber
         fields = ("number",)
+        # A tabular inline's inputs have only a column heading: name them for screen readers.
+        widgets = {"number": forms.TextInput(attrs={"aria-label": "Dial-in number", "inputmode": "tel"})}
 
     def clean_number(self) -> str:
         return e164(self.cleaned_data["number"])
 
 
+class RoomNumberFormSet(BaseInlineFormSet):
+    def add_fields(self, form, index) -> None:
+        super().add_fields(form, index)
+        if "DELETE" in form.fields:
+            form.fields["DELETE"].widget.attrs["aria-label"] = "Delete this number"
+
+
 class RoomNumberInline(admin.TabularInline):
     model = RoomNumber
     form = RoomNumberForm
+    formset = RoomNumberFormSet
     extra = 1
 
 

@@ -75,7 +75,7 @@ function readOnlyIfEnded() {
   const summary = document.querySelector("#conference-summary .summary");
   if (summary?.dataset.status !== "completed" || root.classList.contains("read-only") || root.classList.contains("observer")) return;
   root.classList.add("read-only");
-  for (const el of document.querySelectorAll(".toolbar, #select-all, #participants .controls, #participants .leg-select")) el.remove();
+  for (const el of document.querySelectorAll(".toolbar, #select-all, .select-all-label, #row-menu, #participants .controls, #participants .leg-select")) el.remove();
   document.querySelector(".read-only-note")?.removeAttribute("hidden");
   document.dispatchEvent(new CustomEvent("conference-ended"));
 }
