@@ -114,6 +114,7 @@ function prependEntries(html) {
   for (const entry of [...incoming.querySelectorAll("li[data-key]")]) {
     if (timeline.querySelector(`li[data-key="${CSS.escape(entry.dataset.key)}"]`)) entry.remove();
   }
+  if (incoming.querySelector("li[data-key]")) timeline.querySelector("li.empty")?.remove();
   timeline.prepend(incoming);
 }
 
