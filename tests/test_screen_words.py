@@ -37,6 +37,8 @@ def test_a_saved_recording_is_offered_while_the_conference_is_live_and_only_http
         deliver, observer_client):
     deliver(*conference_life("conf-1", ["alice", "bob"])[:4])
     conference = Conference.objects.get(telnyx_id="conf-1")
+    conference.recording_at = timezone.now()  # as recording.saved leaves it
+    conference.save()
     Recording.objects.create(recording_id="r1", conference=conference, format="mp3", channels="single",
                              download_urls={"mp3": "https://files.example.com/r1.mp3"},
                              public_urls={"wav": "javascript:alert(1)"})

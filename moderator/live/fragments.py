@@ -62,7 +62,12 @@ def with_links(recording: dict[str, Any]) -> dict[str, Any]:
 def saved_recordings(conferences: list[Conference]) -> dict[int, list[dict[str, Any]]]:
     """The recordings Telnyx reported saved, per conference, in one query (a live summary offers them at once)."""
     found: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for recording in Recording.objects.filter(conference__in=[c.pk for c in conferences]).order_by("started_at", "id"):
+    # A conference that never recorded has no recording_at (recording.saved sets it too): no query for it, so a
+    # broadcast about conferences that never recorded costs nothing more.
+    recorded = [c.pk for c in conferences if c.recording_at is not None]
+    if not recorded:
+        return found
+    for recording in Recording.objects.filter(conference__in=recorded).order_by("started_at", "id"):
         found[recording.conference_id].append(with_links(recording_dict(recording)))
     return found
 

@@ -469,7 +469,8 @@ document.addEventListener("click", async (event) => {
     return;
   }
   if (button.closest("#row-menu")) closeRowMenu(true);
-  button.setAttribute("aria-busy", "true");
+  // In flight: a command sent at once marks its button; one with a dialog marks the dialog's submit instead.
+  if (!ACTIONS[button.dataset.action]?.form) button.setAttribute("aria-busy", "true");
   try {
     const result = await perform(button);
     if (result !== null && result !== undefined) toast(`${button.textContent.replace("…", "").trim()}: done`, "success");
