@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from moderator.ingest import applier
+from moderator.live import timeline
 from moderator.models import (
     Call,
     Conference,
@@ -46,6 +51,22 @@ def recording_links(recording: Recording):
         if url
     ]
     return format_html_join(" ", "{}", ((part,) for part in parts)) or "—"
+
+
+class TelnyxOwned:
+    """Records Telnyx owns (its webhooks and answers write them): nobody adds or deletes one here — an added
+    "live" conference would be a lie, a deleted leg would come back with the next webhook."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ReadOnly(TelnyxOwned):
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 class ParticipantInline(admin.TabularInline):
@@ -101,23 +122,46 @@ class RecordingInline(admin.TabularInline):
         return recording_links(recording)
 
 
+class EndReasonFilter(admin.SimpleListFilter):
+    """Why conferences ended, in words (the same table as the pages'); no empty link for the live ones."""
+
+    title = "why it ended"
+    parameter_name = "end_reason"
+
+    def lookups(self, request, model_admin):
+        reasons = Conference.objects.exclude(end_reason="").order_by("end_reason").values_list("end_reason", flat=True)
+        return [(reason, timeline.end_reason(reason)) for reason in reasons.distinct()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(end_reason=self.value()) if self.value() else queryset
+
+
 @admin.register(Conference)
-class ConferenceAdmin(admin.ModelAdmin):
+class ConferenceAdmin(TelnyxOwned, admin.ModelAdmin):
+    """Telnyx's record, but its name is ours to give."""
+
     list_display = (
         "__str__",
         "telnyx_id",
         "status",
-        "end_reason",
+        "why_it_ended",
         "started_at",
         "ended_at",
         "recording_status",
     )
-    list_filter = ("status", "end_reason", "recording_status")
+    list_filter = ("status", EndReasonFilter, "recording_status")
+
+    class Media:
+        js = ("moderator/admin.js",)
     search_fields = ("telnyx_id", "name", "participants__call_control_id")
     date_hierarchy = "first_seen_at"
     readonly_fields = [f.name for f in Conference._meta.fields if f.name != "name"]
     inlines = [ParticipantInline, RecordingInline]
     actions = ["export_attendance_csv"]
+
+    @admin.display(description="why it ended", ordering="end_reason")
+    def why_it_ended(self, conference: Conference) -> str:
+        return timeline.end_reason(conference.end_reason) if conference.end_reason else "—"
 
     @admin.action(description="Export attendance as CSV")
     def export_attendance_csv(self, request, queryset):
@@ -165,7 +209,7 @@ class ConferenceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Participant)
-class ParticipantAdmin(admin.ModelAdmin):
+class ParticipantAdmin(ReadOnly, admin.ModelAdmin):
     list_display = (
         "call_control_id",
         "conference",
@@ -190,7 +234,7 @@ class ParticipantAdmin(admin.ModelAdmin):
 
 
 @admin.register(Call)
-class CallAdmin(admin.ModelAdmin):
+class CallAdmin(ReadOnly, admin.ModelAdmin):
     list_display = (
         "call_control_id",
         "from_number",
@@ -207,7 +251,7 @@ class CallAdmin(admin.ModelAdmin):
 
 
 @admin.register(WaitingCall)
-class WaitingCallAdmin(admin.ModelAdmin):
+class WaitingCallAdmin(ReadOnly, admin.ModelAdmin):
     list_display = (
         "call_control_id",
         "queue_name",
@@ -222,7 +266,7 @@ class WaitingCallAdmin(admin.ModelAdmin):
 
 
 @admin.register(Recording)
-class RecordingAdmin(admin.ModelAdmin):
+class RecordingAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ("recording_id", "conference", "format", "channels", "started_at", "ended_at", "files")
     list_filter = ("format", "channels")
     search_fields = ("recording_id", "conference__telnyx_id", "conference__name")
@@ -341,13 +385,90 @@ class ModeratorActionAdmin(admin.ModelAdmin):
         return False
 
 
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+def e164(value: str) -> str:
+    number = re.sub(r"[\s().\-]", "", value)  # "+1 (555) 010-0" is +15550100 written for people
+    if not E164.match(number):
+        raise ValidationError(f"“{value}” is not a phone number in E.164 form, like +15550100.", code="e164")
+    return number
+
+
+class PhoneNumbersField(forms.Field):
+    """A list of E.164 numbers, one a line (commas work too), instead of raw JSON; each bad one is named."""
+
+    widget = forms.Textarea(attrs={"rows": 4, "cols": 30, "spellcheck": "false", "autocomplete": "off"})
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return "\n".join(str(number) for number in value)
+        return value
+
+    def to_python(self, value) -> list[str]:
+        if isinstance(value, list):
+            return value
+        return [part.strip() for part in re.split(r"[\n,;]", value or "") if part.strip()]
+
+    def validate(self, value: list[str]) -> None:
+        super().validate(value)
+        errors = []
+        for number in value:
+            try:
+                e164(number)
+            except ValidationError as exc:
+                errors.append(exc)
+        if errors:
+            raise ValidationError(errors)
+
+    def clean(self, value) -> list[str]:
+        numbers = super().clean(value)
+        return list(dict.fromkeys(e164(number) for number in numbers))  # normalized, each once
+
+
+class RoomForm(forms.ModelForm):
+    moderator_numbers = PhoneNumbersField(
+        required=False,
+        label="Moderator numbers",
+        help_text="One number a line, in E.164 form (+15550199). Callers from these numbers join as moderators.",
+    )
+    hold_audio_url = forms.URLField(label="Hold audio URL", max_length=1024, required=False, assume_scheme="https")
+
+    class Meta:
+        model = Room
+        fields = ("name", "moderator_numbers", "waiting_room", "is_default", "beep_enabled", "hold_audio_url",
+                  "max_participants", "region", "record_automatically", "start_on_moderator",
+                  "end_on_last_moderator_exit")
+
+
+class RoomNumberForm(forms.ModelForm):
+    class Meta:
+        model = RoomNumber
+        fields = ("number",)
+        # A tabular inline's inputs have only a column heading: name them for screen readers.
+        widgets = {"number": forms.TextInput(attrs={"aria-label": "Dial-in number", "inputmode": "tel"})}
+
+    def clean_number(self) -> str:
+        return e164(self.cleaned_data["number"])
+
+
+class RoomNumberFormSet(BaseInlineFormSet):
+    def add_fields(self, form, index) -> None:
+        super().add_fields(form, index)
+        if "DELETE" in form.fields:
+            form.fields["DELETE"].widget.attrs["aria-label"] = "Delete this number"
+
+
 class RoomNumberInline(admin.TabularInline):
     model = RoomNumber
+    form = RoomNumberForm
+    formset = RoomNumberFormSet
     extra = 1
 
 
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):
+    form = RoomForm
     list_display = (
         "name",
         "dial_in_numbers",

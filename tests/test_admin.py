@@ -61,3 +61,41 @@ def test_attendance_exports_as_csv(admin_client_with_data):
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert {r["call_control_id"] for r in rows} == {"v3:alice", "v3:bob"}
     assert all(r["status"] == "left" and float(r["seconds_in_conference"]) > 0 for r in rows)
+
+
+@pytest.mark.parametrize("model", ["conference", "participant", "call", "waitingcall", "recording"])
+def test_records_telnyx_owns_can_be_neither_added_nor_deleted(admin_client_with_data, model):
+    from django.apps import apps
+    from django.contrib import admin as django_admin
+
+    record = apps.get_model("moderator", model).objects.first()
+    assert admin_client_with_data.get(f"/admin/moderator/{model}/add/").status_code == 403
+    changelist = admin_client_with_data.get(f"/admin/moderator/{model}/").content.decode()
+    assert "delete_selected" not in changelist and f"/admin/moderator/{model}/add/" not in changelist
+    if record is not None:
+        assert admin_client_with_data.get(f"/admin/moderator/{model}/{record.pk}/delete/").status_code == 403
+    if model != "conference":  # only a conference's name is ours to change; the rest is Telnyx's word
+        model_admin = django_admin.site._registry[apps.get_model("moderator", model)]
+        assert model_admin.has_change_permission(None) is False
+
+
+def test_room_moderator_numbers_are_one_per_line_validated_and_saved_as_a_list(admin_client):
+    from moderator.models import Room
+
+    form = {
+        "name": "Town hall", "moderator_numbers": "+15550199\n+1 (555) 019-8\n", "beep_enabled": "never",
+        "numbers-TOTAL_FORMS": "1", "numbers-INITIAL_FORMS": "0", "numbers-0-number": "+15550100",
+    }
+    response = admin_client.post("/admin/moderator/room/add/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    room = Room.objects.get(name="Town hall")
+    assert room.moderator_numbers == ["+15550199", "+15550198"]
+    page = admin_client.get(f"/admin/moderator/room/{room.pk}/change/").content.decode()
+    assert "+15550199\n+15550198</textarea>" in page
+
+    response = admin_client.post("/admin/moderator/room/add/", {
+        **form, "name": "Bad", "moderator_numbers": "+15550199\n555-0199", "numbers-0-number": "0100",
+    })
+    page = response.content.decode()
+    assert response.status_code == 200 and not Room.objects.filter(name="Bad").exists()
+    assert "“555-0199” is not a phone number in E.164 form" in page and "“0100” is not a phone number" in page

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.http import HttpRequest
 from django.urls import path, re_path
 
-from moderator.api import actions, read
+from moderator.api import actions, choices, read
 from moderator.api.errors import methods, no_such_path
 
 
@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/schema", read.schema, name="api-schema"),
     path("api/conferences", conference_collection, name="api-conferences"),
     path("api/queues", read.queue_list, name="api-queue-list"),
+    path("api/choices/<slug:kind>", choices.choices, name="api-choices"),
     path("api/conferences/<path:telnyx_id>/actions/<slug:action>", actions.conference_action,
          name="api-conference-action"),
     path("api/conferences/<path:telnyx_id>/resync", actions.resync, name="api-conference-resync"),

@@ -9,6 +9,7 @@ script declares none of its own. To add an action: its body in `schemas`, an ent
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import cache
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -20,13 +21,19 @@ from moderator.state import rules
 
 @dataclass(frozen=True)
 class Field:
-    """One input of an action's dialog."""
+    """One input of an action's dialog. Its HTML constraints (pattern, lengths, bounds) and the sentence that
+    explains a pattern come from the action's body schema (`page_actions`): declared once, checked twice."""
 
     name: str
     label: str
-    kind: str = "text"  # text, url, number, textarea, select, checkbox, legs (of this conference), conferences
+    # text, url, number, textarea, select, checkbox; legs (of this conference, but the row's own), conferences
+    # (live ones on the board); calls, queues: choices the page asks the server for (GET /api/choices/<kind>)
+    kind: str = "text"
     options: tuple[tuple[str, str], ...] = ()  # (value, label)
     required: bool = False
+    hint: str = ""  # shown under the input
+    shown_when: tuple[str, str] | None = None  # (field, value): only then does this field apply
+    empty: str = ""  # for calls/queues: what the dialog says when there is nothing to choose
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,8 @@ CONFERENCE_ACTIONS: dict[str, Action] = {
     for a in (
         Action("join", "conference", schemas.Join, "join", True, "join a call to the conference",
                form=Form("Add a call to this conference", (
-                   Field("call_control_id", "Call control id of a parked call", required=True),
+                   Field("call_control_id", "Call", "calls", required=True,
+                         empty="No call is waiting, parked or recently left: nothing to add right now."),
                    Field("mute", "Join muted", "checkbox"),
                    Field("supervisor_role", "Role", "select", ROLES),
                )), accepted=rules.joined_with_options),
@@ -112,18 +120,19 @@ CONFERENCE_ACTIONS: dict[str, Action] = {
         Action("record_stop", "conference", schemas.RecordStop, "record_stop", True, "stop recording",
                accepted=rules.recording("idle")),
         Action("send_dtmf", "conference", schemas.SendDtmf, "send_dtmf", False, "send DTMF", targets="legs",
-               form=Form("Send DTMF", (Field("digits", "Digits (0-9, *, #, A-D)", required=True),))),
+               form=Form("Send DTMF", (Field("digits", "Digits", required=True),))),
         Action("gather_using_audio", "conference", schemas.Gather, "gather_dtmf_audio", False, "gather digits",
                targets="leg", form=Form("Gather digits", (
                    Field("audio_url", "Prompt audio URL", "url"),
                    Field("minimum_digits", "Minimum digits", "number"),
                    Field("maximum_digits", "Maximum digits", "number"),
-                   Field("terminating_digit", "Terminating digit"),
+                   Field("terminating_digit", "Digit that ends the input"),
                ))),
         Action("update", "conference", schemas.Update, "update", True, "change the supervisor role", targets="leg",
                form=Form("Supervisor role", (
                    Field("supervisor_role", "Role", "select", ROLES),
-                   Field("whisper_call_control_ids", "Whisper to (for whisper)", "legs"),
+                   Field("whisper_call_control_ids", "Whisper to", "legs", shown_when=("supervisor_role", "whisper"),
+                         hint="Only these participants hear the whisperer. Hold Ctrl or ⌘ to choose several."),
                )), accepted=rules.supervisor_role),
     )
 }
@@ -132,7 +141,8 @@ CALL_ACTIONS: dict[str, Action] = {
     a.name: a
     for a in (
         Action("enqueue", "call", schemas.Enqueue, "enqueue", True, "put the call in a queue",
-               form=Form("Move to a queue", (Field("queue_name", "Queue name", required=True),))),
+               form=Form("Move to a queue", (Field("queue_name", "Queue", "queues", required=True,
+                                                    empty="No room has a waiting room: add one in the admin."),))),
         Action("leave_queue", "call", schemas.CallCommand, "leave_queue", True, "take the call out of its queue"),
         Action("hangup", "call", schemas.CallCommand, "hangup", True, "hang up the call",
                form=Form("Drop this caller?", confirm="The caller is taken out of the queue and hung up.",
@@ -165,15 +175,44 @@ PAGE_VERBS: dict[str, PageVerb] = {
 }
 
 
+def constraints(schema: type[BaseModel] | None, field: Field) -> dict[str, Any]:
+    """The HTML constraints of a text or number input, from the body schema's own (so the browser refuses what
+    the API would, before sending), and the sentence that says what a pattern allows."""
+    if schema is None or field.kind not in ("text", "url", "number", "textarea"):
+        return {}
+    spec = schema.model_json_schema()["properties"].get(field.name, {})
+    spec = next((s for s in spec.get("anyOf", [spec]) if s.get("type") in ("string", "integer")), spec)
+    html = {
+        "pattern": spec.get("pattern", "").removeprefix("^").removesuffix("$"),  # HTML anchors patterns itself
+        "minlength": spec.get("minLength"),
+        "maxlength": spec.get("maxLength"),
+        "min": spec.get("minimum"),
+        "max": spec.get("maximum"),
+        "hint": field.hint or ("Use " + schemas.PATTERN_HINTS[spec["pattern"]] + "."
+                               if spec.get("pattern") in schemas.PATTERN_HINTS else ""),
+    }
+    return {key: value for key, value in html.items() if value not in (None, "")}
+
+
+# The body a verb posts, for its dialog's constraints.
+VERB_SCHEMAS: dict[str, type[BaseModel]] = {"create": schemas.CreateConference}
+
+
+@cache  # declared once, the same for every page: built (schemas walked) once per process
 def page_actions() -> dict[str, Any]:
     """What the page's script needs to know of every action and verb (for `json_script`)."""
 
-    def form(f: Form | None) -> dict[str, Any] | None:
-        return asdict(f) if f is not None else None
+    def form(f: Form | None, schema: type[BaseModel] | None) -> dict[str, Any] | None:
+        if f is None:
+            return None
+        data = asdict(f)
+        data["fields"] = [{**asdict(field), **constraints(schema, field)} for field in f.fields]
+        return data
 
     actions = {
-        a.name: {"api": f"{a.on}:{a.name}", "targets": a.targets, "form": form(a.form)}
+        a.name: {"api": f"{a.on}:{a.name}", "targets": a.targets, "form": form(a.form, a.schema)}
         for a in (*CONFERENCE_ACTIONS.values(), *(CALL_ACTIONS[n] for n in MODERATOR_CALL_ACTIONS))
     }
-    verbs = {name: {"api": v.api, "targets": "none", "form": form(v.form)} for name, v in PAGE_VERBS.items()}
+    verbs = {name: {"api": v.api, "targets": "none", "form": form(v.form, VERB_SCHEMAS.get(v.api))}
+             for name, v in PAGE_VERBS.items()}
     return {**actions, **verbs}

@@ -13,13 +13,27 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from moderator.models import Participant, Room
 from moderator.telnyx.event import is_text
 
+URL_PATTERN = r"^https?://\S+$"
+DTMF_PATTERN = r"^[0-9*#A-DwW]+$"
+DIGIT_PATTERN = r"^[0-9*#A-D]$"
+DIGITS_PATTERN = r"^[0-9*#A-D]+$"
+FILE_NAME_PATTERN = r"^[\w.\-]+$"
+# What each pattern allows, in words: the API's 400 and the dialog say this, never the expression.
+PATTERN_HINTS = {
+    URL_PATTERN: "an address that starts with http:// or https://",
+    DTMF_PATTERN: "only the digits 0–9, *, #, the letters A–D, and w or W for a pause",
+    DIGIT_PATTERN: "one of 0–9, *, # or A–D",
+    DIGITS_PATTERN: "only 0–9, *, # and A–D",
+    FILE_NAME_PATTERN: "letters, digits, dots, dashes and underscores only",
+}
+
 CallControlId = Annotated[str, Field(min_length=1, max_length=255)]
 CallControlIds = Annotated[list[CallControlId], Field(min_length=1, max_length=1000)]
 # Telnyx's enums: those the product keeps on its own rows come from the models' choices.
 Region = Room.Region
 Beep = Room.Beep
 SupervisorRole = Participant.SupervisorRole
-Url = Annotated[str, Field(min_length=1, max_length=2048, pattern=r"^https?://\S+$")]
+Url = Annotated[str, Field(min_length=1, max_length=2048, pattern=URL_PATTERN)]
 MediaName = Annotated[str, Field(min_length=1, max_length=255)]
 ClientState = Annotated[str, Field(max_length=4096)]
 
@@ -136,7 +150,7 @@ class RecordStart(Body):
     channels: Channels | None = None
     play_beep: bool | None = None
     trim: Literal["trim-silence"] | None = None
-    custom_file_name: Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[\w.\-]+$")] | None = None
+    custom_file_name: Annotated[str, Field(min_length=1, max_length=255, pattern=FILE_NAME_PATTERN)] | None = None
     region: Region | None = None
 
 
@@ -150,7 +164,7 @@ class RecordStop(RecordControl):
 
 
 class SendDtmf(Body):
-    digits: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9*#A-DwW]+$")]
+    digits: Annotated[str, Field(min_length=1, max_length=64, pattern=DTMF_PATTERN)]
     call_control_ids: CallControlIds | None = None
     duration_millis: Annotated[int, Field(ge=100, le=500)] | None = None
     client_state: ClientState | None = None
@@ -168,8 +182,8 @@ class Gather(Body):
     timeout_millis: Annotated[int, Field(ge=1, le=600000)] | None = None
     initial_timeout_millis: Annotated[int, Field(ge=1, le=600000)] | None = None
     inter_digit_timeout_millis: Annotated[int, Field(ge=1, le=600000)] | None = None
-    terminating_digit: Annotated[str, Field(pattern=r"^[0-9*#A-D]$")] | None = None
-    valid_digits: Annotated[str, Field(min_length=1, max_length=16, pattern=r"^[0-9*#A-D]+$")] | None = None
+    terminating_digit: Annotated[str, Field(pattern=DIGIT_PATTERN)] | None = None
+    valid_digits: Annotated[str, Field(min_length=1, max_length=16, pattern=DIGITS_PATTERN)] | None = None
     stop_playback_on_dtmf: bool | None = None
     gather_id: Annotated[str, Field(max_length=128)] | None = None
     client_state: ClientState | None = None
@@ -245,7 +259,10 @@ def first_error(error: ValidationError) -> tuple[str, str]:
     first = error.errors()[0]
     field = ".".join(str(part) for part in first["loc"]) or "body"
     message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
+    if first["type"] == "string_pattern_mismatch":
+        pattern = (first.get("ctx") or {}).get("pattern", "")
+        message = f"use {PATTERN_HINTS[pattern]}" if pattern in PATTERN_HINTS else "is not in the expected form"
+    elif first["type"] == "extra_forbidden":
         message = "is not a field of this action"
     elif first["type"] == "missing":
         message = "is required"

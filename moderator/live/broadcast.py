@@ -72,6 +72,7 @@ def build_messages(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
     # Everything the summaries and cards need, for all of the batch's conferences at once.
     active = fragments.active_counts(list(conferences.values()))
     floors = fragments.floor_callers(list(conferences.values()))
+    recordings = fragments.saved_recordings([c for c in conferences.values() if c.is_live])
     out: list[tuple[str, dict[str, Any]]] = []
     for telnyx_id, conference in conferences.items():
         changed = [p for p in legs if p.conference_id == conference.pk]
@@ -86,7 +87,7 @@ def build_messages(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
             "conference_id": telnyx_id,
             "since": changes.since.get(telnyx_id, version),
             "version": version,
-            "summary": fragments.summary(conference, active[conference.pk], floors),
+            "summary": fragments.summary(conference, active[conference.pk], floors, recordings),
             "rows": rows(True),
             "timeline": fragments.render("timeline.html", {"entries": timeline.entries(notes, callers)}) if notes else "",
             "announce": timeline.announcements(notes, callers),

@@ -3,6 +3,7 @@ page load, for snapshots and for broadcasts, so the page never has two renderers
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
@@ -12,13 +13,15 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from moderator.live import timeline
-from moderator.models import Call, Conference, Participant, Room
+from moderator.models import Call, Conference, Participant, Recording, Room
 from moderator.state.serializers import (
     conference_dict,
     conference_summary,
     iso,
+    link_urls,
     participant_dict,
     queues_dict,
+    recording_dict,
 )
 
 RECENTLY_ENDED = 10
@@ -35,8 +38,34 @@ def render(template: str, context: dict[str, Any]) -> SafeString:
     return mark_safe(engines["live"].get_template(template).render(context))
 
 
+def with_links(recording: dict[str, Any]) -> dict[str, Any]:
+    """A recording with `links`: (format, URL) for each file that may be a link (`link_url`), the download URLs
+    before the public ones."""
+    links: dict[str, str] = {}
+    for urls in (recording["recording_urls"], recording["public_recording_urls"]):
+        for fmt, url in link_urls(urls).items():
+            if url not in links.values():
+                links.setdefault(fmt, url)
+    recording["links"] = list(links.items())
+    return recording
+
+
+def saved_recordings(conferences: list[Conference]) -> dict[int, list[dict[str, Any]]]:
+    """The recordings Telnyx reported saved, per conference, in one query (a live summary offers them at once)."""
+    found: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    # A conference that never recorded has no recording_at (recording.saved sets it too): no query for it, so a
+    # broadcast about conferences that never recorded costs nothing more.
+    recorded = [c.pk for c in conferences if c.recording_at is not None]
+    if not recorded:
+        return found
+    for recording in Recording.objects.filter(conference__in=recorded).order_by("started_at", "id"):
+        found[recording.conference_id].append(with_links(recording_dict(recording)))
+    return found
+
+
 def conference_context(conference: Conference) -> dict[str, Any]:
     data = conference_dict(conference)
+    data["recordings"] = [with_links(r) for r in data["recordings"]]
     participants = display_rows(data["participants"])
     names = {p["call_control_id"]: p["name"] for p in participants}
     data["floor_name"] = names.get(data["floor_call_control_id"], "")
@@ -59,14 +88,22 @@ def floor_callers(conferences: list[Conference]) -> dict[str, str]:
     return timeline.callers_of({c.floor_call_control_id for c in conferences if c.floor_call_control_id})
 
 
-def summary(conference: Conference, active: int | None = None, callers: dict[str, str] | None = None) -> str:
-    """The conference header: its state, and after the end the attendance and recordings. Pass `active`
-    and `callers` (from `active_counts` and `floor_callers`) when rendering many at once."""
+def summary(
+    conference: Conference,
+    active: int | None = None,
+    callers: dict[str, str] | None = None,
+    recordings: dict[int, list[dict[str, Any]]] | None = None,
+) -> str:
+    """The conference header: its state and saved recordings, and after the end the attendance. Pass `active`,
+    `callers` and `recordings` (from `active_counts`, `floor_callers`, `saved_recordings`) when rendering many."""
     if conference.status == Conference.Status.COMPLETED:
         return render("summary.html", conference_context(conference))
     if active is None:
         active = conference.participants.exclude(status=Participant.Status.LEFT).count()
+    if recordings is None:
+        recordings = saved_recordings([conference])
     data = conference_summary(conference, active)
+    data["recordings"] = recordings.get(conference.pk, [])
     floor = data["floor_call_control_id"]
     data["floor_name"] = timeline.leg_name(floor, callers if callers is not None else timeline.callers_of([floor])) if floor else ""
     return render("summary.html", {"conference": data})
@@ -74,11 +111,12 @@ def summary(conference: Conference, active: int | None = None, callers: dict[str
 
 def conference_parts(conference: Conference, can_moderate: bool) -> dict[str, Any]:
     """Everything the live view shows, as fragments: for a page's first load and a (re)connecting page's
-    snapshot. Observers get no controls: they may watch, not act."""
+    snapshot. Observers get no controls: they may watch, not act; nor does anyone once the conference ended."""
     context = conference_context(conference)
     return {
         "summary": render("summary.html", context),
-        "rows": render("rows.html", {"participants": context["participants"], "can_moderate": can_moderate}),
+        "rows": render("rows.html", {"participants": context["participants"],
+                                     "can_moderate": can_moderate and conference.is_live}),
         "timeline": render("timeline.html", {"entries": timeline.history(conference)}),
     }
 
@@ -162,5 +200,6 @@ def board_parts(can_moderate: bool) -> dict[str, Any]:
 
 
 def participant_row(participant: Participant, conference: Conference, calls: dict, can_moderate: bool) -> str:
+    """One leg's row; with controls only for a moderator of a live conference (an ended one is read-only)."""
     row = participant_dict(participant, conference, calls.get(participant.call_control_id))
-    return render("row.html", {"p": display_rows([row])[0], "can_moderate": can_moderate})
+    return render("row.html", {"p": display_rows([row])[0], "can_moderate": can_moderate and conference.is_live})

@@ -30,4 +30,7 @@ class Environment(jinja2.Environment):
 def environment(**options: Any) -> Environment:
     env = Environment(**{**options, "finalize": _finalize, "trim_blocks": True, "lstrip_blocks": True})
     env.globals["url"] = lambda name, *args: reverse(name, args=args)
+    from moderator.live.timeline import end_reason  # here: the models are loaded once an engine is built
+
+    env.filters["reason"] = end_reason  # one table of wordings (timeline.py): "all_left" reads "everyone left"
     return env

@@ -33,6 +33,74 @@ WORDING = {
     "conference.speak.ended": "Text to everyone finished",
     "conference.recording.saved": "Recording saved",
 }
+# Why a conference ended, in words (Telnyx's `reason`); an unknown reason reads with spaces for underscores.
+END_REASONS = {
+    "all_left": "everyone left",
+    "ended_via_api": "ended by a moderator",
+    "host_left": "the host left",
+    "time_exceeded": "time limit reached",
+}
+# What a moderator did, by action (`{targets}`: the legs, or "everyone"); `update` reads by its role instead.
+ACTION_WORDING = {
+    "join": "added {targets} to the conference",
+    "leave": "removed {targets} from the conference",
+    "end": "ended the conference",
+    "hold": "put {targets} on hold",
+    "unhold": "took {targets} off hold",
+    "mute": "muted {targets}",
+    "unmute": "unmuted {targets}",
+    "play": "played audio to {targets}",
+    "stop": "stopped the audio for {targets}",
+    "speak": "spoke text to {targets}",
+    "record_start": "started recording",
+    "record_pause": "paused the recording",
+    "record_resume": "resumed the recording",
+    "record_stop": "stopped the recording",
+    "send_dtmf": "sent the digits {digits} to {targets}",
+    "gather_using_audio": "asked {targets} for digits",
+    "create_conference": "started the conference with {targets}",
+    "enqueue": "moved {targets} to a queue",
+    "leave_queue": "took {targets} out of the queue",
+    "hangup": "hung up on {targets}",
+    "answer": "answered {targets}",
+}
+# A failed attempt reads in the infinitive: "could not mute …", not "could not muted …".
+INFINITIVES = {
+    "join": "add {targets} to the conference",
+    "leave": "remove {targets} from the conference",
+    "end": "end the conference",
+    "hold": "put {targets} on hold",
+    "unhold": "take {targets} off hold",
+    "mute": "mute {targets}",
+    "unmute": "unmute {targets}",
+    "play": "play audio to {targets}",
+    "stop": "stop the audio for {targets}",
+    "speak": "speak text to {targets}",
+    "record_start": "start recording",
+    "record_pause": "pause the recording",
+    "record_resume": "resume the recording",
+    "record_stop": "stop the recording",
+    "send_dtmf": "send the digits {digits} to {targets}",
+    "gather_using_audio": "ask {targets} for digits",
+    "update": "change the role of {targets}",
+    "create_conference": "start a conference with {targets}",
+    "enqueue": "move {targets} to a queue",
+    "leave_queue": "take {targets} out of the queue",
+    "hangup": "hang up on {targets}",
+    "answer": "answer {targets}",
+}
+ROLE_WORDING = {
+    "whisper": "made {targets} a whisperer",
+    "barge": "let {targets} barge in",
+    "monitor": "made {targets} a silent monitor",
+    "none": "made {targets} a regular participant",
+}
+
+
+def end_reason(reason: str) -> str:
+    return END_REASONS.get(reason, reason.replace("_", " "))
+
+
 # Said aloud by the page (aria-live): arrivals and departures, not every floor change.
 ANNOUNCED = {"conference.participant.joined": "joined", "conference.participant.left": "left"}
 
@@ -48,30 +116,59 @@ def callers_of(call_control_ids) -> dict[str, str]:
 
 def event_entry(note: TimelineNote, callers: dict[str, str]) -> dict[str, Any]:
     wording = WORDING.get(note.event_type, note.event_type)
+    detail = note.detail or "audio"
     if note.event_type == "conference.ended" and note.detail:
         wording += " ({detail})"
+        detail = end_reason(note.detail)
     return {
         "key": note.key,
         "at": iso(note.at) if not isinstance(note.at, str) else note.at,
         "kind": note.event_type.rsplit(".", 1)[-1],
-        "text": wording.format(leg=leg_name(note.call_control_id, callers), detail=note.detail or "audio"),
+        "text": wording.format(leg=leg_name(note.call_control_id, callers), detail=detail),
     }
+
+
+def _names(call_control_ids: list[str], callers: dict[str, str]) -> str:
+    shown = ", ".join(leg_name(c, callers) for c in call_control_ids[:3])
+    return shown + (f" and {len(call_control_ids) - 3} more" if len(call_control_ids) > 3 else "")
+
+
+def action_text(action: str, parameters: dict[str, Any], call_control_ids: list[str], callers: dict[str, str],
+                failed: bool = False) -> str:
+    """What a moderator did (or tried to do), in words: "muted +15550102", "made +15550103 a whisperer"."""
+    targets = _names(call_control_ids, callers) or "everyone"
+    fallback = action.replace("_", " ") + " {targets}"
+    if failed:
+        wording = "could not " + INFINITIVES.get(action, fallback)
+    elif action == "update":
+        wording = ROLE_WORDING.get(parameters.get("supervisor_role", "none"), "changed the role of {targets}")
+    else:
+        wording = ACTION_WORDING.get(action, fallback)
+    text = wording.format(targets=targets, digits=str(parameters.get("digits", "")))
+    whisper_to = [c for c in parameters.get("whisper_call_control_ids") or [] if isinstance(c, str)]
+    if action == "update" and not failed and parameters.get("supervisor_role") == "whisper" and whisper_to:
+        text += f" to {_names(whisper_to, callers)}"
+    return text
 
 
 def action_entry(action: ModeratorAction, callers: dict[str, str] | None = None) -> dict[str, Any]:
     """A moderator action, naming its legs as the page does (the caller's number)."""
     who = action.user.get_username() if action.user else "system"
-    shown = action.call_control_ids[:3]
-    callers = callers_of(shown) if callers is None else callers
-    targets = ", ".join(leg_name(c, callers) for c in shown) + (" …" if len(action.call_control_ids) > 3 else "")
+    callers = callers_of(named_legs(action)) if callers is None else callers
     failed = action.outcome != ModeratorAction.Outcome.OK
+    text = f"{who} {action_text(action.action, action.parameters or {}, action.call_control_ids, callers, failed)}"
     return {
         "key": f"action:{action.pk}",
         "at": iso(action.created_at),
         "kind": "action-failed" if failed else "action",
-        "text": f"{who}: {action.action.replace('_', ' ')}{' ' + targets if targets else ''}"
-        + (f" — failed: {action.error_detail or action.outcome}" if failed else ""),
+        "text": text + (f": {action.error_detail or action.get_outcome_display()}" if failed else ""),
     }
+
+
+def named_legs(action: ModeratorAction) -> list[str]:
+    """The legs an action's entry names: its first targets and whom a whisperer whispers to."""
+    whisper = (action.parameters or {}).get("whisper_call_control_ids") or []
+    return action.call_control_ids[:3] + [c for c in whisper[:3] if isinstance(c, str)]
 
 
 def action_note(conference_id: str, action: ModeratorAction) -> TimelineNote:
@@ -108,6 +205,6 @@ def history(conference: Conference) -> list[dict[str, Any]]:
         except WebhookRejected:
             continue  # stored and applied, so parseable; but a page must not fail on one old row
     callers = callers_of({n.call_control_id for n in notes if n.call_control_id}
-                         | {c for a in actions for c in a.call_control_ids[:3]})
+                         | {c for a in actions for c in named_legs(a)})
     worded = [event_entry(n, callers) for n in notes] + [action_entry(a, callers) for a in actions]
     return sorted(worded, key=lambda e: e["at"] or "", reverse=True)[:LENGTH]

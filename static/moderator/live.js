@@ -66,6 +66,18 @@ function replaceRow(callControlId, html) {
     body.append(fresh);
   }
   markMe(fresh.parentElement || body);
+  document.dispatchEvent(new CustomEvent("row-replaced", { detail: { callControlId } }));
+}
+
+// The summary says the conference's status: once it is completed, the page is read-only (the server sends
+// rows without controls from then on; rows it did not re-render lose theirs here).
+function readOnlyIfEnded() {
+  const summary = document.querySelector("#conference-summary .summary");
+  if (summary?.dataset.status !== "completed" || root.classList.contains("read-only") || root.classList.contains("observer")) return;
+  root.classList.add("read-only");
+  for (const el of document.querySelectorAll(".toolbar, #select-all, .select-all-label, #row-menu, #participants .controls, #participants .leg-select")) el.remove();
+  document.querySelector(".read-only-note")?.removeAttribute("hidden");
+  document.dispatchEvent(new CustomEvent("conference-ended"));
 }
 
 function applyConferenceSnapshot(message) {
@@ -75,6 +87,8 @@ function applyConferenceSnapshot(message) {
   showViewers(message.viewers);
   live.version = message.version;
   markMe();
+  document.dispatchEvent(new CustomEvent("row-replaced", { detail: { callControlId: "*" } }));
+  readOnlyIfEnded();
 }
 
 function applyConferenceUpdate(message) {
@@ -88,6 +102,7 @@ function applyConferenceUpdate(message) {
   live.version = message.version;
   document.getElementById("conference-summary").innerHTML = message.summary;
   for (const [callControlId, html] of Object.entries(message.rows)) replaceRow(callControlId, html);
+  readOnlyIfEnded();
   if (message.timeline) prependEntries(message.timeline);
   if (message.announce?.length) announce(message.announce.join(". "));
   tick();
@@ -101,6 +116,7 @@ function prependEntries(html) {
   for (const entry of [...incoming.querySelectorAll("li[data-key]")]) {
     if (timeline.querySelector(`li[data-key="${CSS.escape(entry.dataset.key)}"]`)) entry.remove();
   }
+  if (incoming.querySelector("li[data-key]")) timeline.querySelector("li.empty")?.remove();
   timeline.prepend(incoming);
 }
 
@@ -172,6 +188,7 @@ function handle(message) {
       break;
   }
   tick();
+  document.dispatchEvent(new CustomEvent("live-updated"));
 }
 
 // --- time ------------------------------------------------------------------------------------------
@@ -228,17 +245,44 @@ function announce(text) {
   if (announcer) announcer.textContent = text;
 }
 
+const TOAST_SECONDS = { error: 10, success: 4, info: 6 };
+const MAX_TOASTS = 3;
+
+// The page keeps room at its end for the toasts (main's padding), so they never hide content for good.
+function reserveToastSpace() {
+  const height = toasts.childElementCount ? toasts.offsetHeight + 12 : 0;
+  document.documentElement.style.setProperty("--toast-space", `${height}px`);
+}
+
+// A toast announces itself (an error as an alert, anything else politely: the container is no live region,
+// or it would be said twice), goes away by itself — an error after a while, not while it is hovered or
+// focused — or on a click, and at most three are shown.
 export function toast(text, kind = "info") {
   const item = document.createElement("div");
   item.className = `toast ${kind}`;
   item.setAttribute("role", kind === "error" ? "alert" : "status");
-  item.textContent = text;
+  item.append(Object.assign(document.createElement("span"), { textContent: text }));
   const close = Object.assign(document.createElement("button"), { type: "button", textContent: "×", className: "link" });
   close.setAttribute("aria-label", "Dismiss");
-  close.addEventListener("click", () => item.remove());
   item.append(close);
+  const dismiss = () => {
+    item.remove();
+    reserveToastSpace();
+  };
+  item.addEventListener("click", dismiss);
+  let timer = null;
+  const later = () => {
+    clearTimeout(timer);
+    timer = setTimeout(dismiss, (TOAST_SECONDS[kind] || 6) * 1000);
+  };
+  item.addEventListener("mouseenter", () => clearTimeout(timer));
+  item.addEventListener("mouseleave", later);
+  item.addEventListener("focusin", () => clearTimeout(timer));
+  item.addEventListener("focusout", later);
   toasts.append(item);
-  if (kind !== "error") setTimeout(() => item.remove(), 4000);
+  while (toasts.childElementCount > MAX_TOASTS) toasts.firstElementChild.remove();
+  later();
+  reserveToastSpace();
   return item;
 }
 

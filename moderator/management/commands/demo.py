@@ -41,7 +41,18 @@ class Command(BaseCommand):
             "--password", default=None, help="the demo moderator's password (default: random)"
         )
 
-    def handle(self, *args, host: str, port: int, sim_port: int, seed: int, password: str | None, **options):
+    def handle(self, *args, **options) -> None:
+        # Ctrl-C is how a demo ends: stop what was started, quietly, and exit 0 (no traceback, no error).
+        self.processes: list[subprocess.Popen] = []
+        try:
+            self.run_demo(**options)
+        except KeyboardInterrupt:
+            self.stdout.write("\nstopping…")
+        finally:
+            self.stop()
+        self.stdout.write("stopped.")
+
+    def run_demo(self, *, host: str, port: int, sim_port: int, seed: int, password: str | None, **options) -> None:
         for name, number in (("dashboard", port), ("simulator", sim_port)):
             if not port_is_free(host, number):
                 raise CommandError(
@@ -69,13 +80,17 @@ class Command(BaseCommand):
         }
         env.pop("TELNYX_SIMULATOR_PRIVATE_KEY", None)  # the dashboard is configured with the development key
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
-        processes = [
+        # Each child in its own process group: the terminal's Ctrl-C reaches this command alone, which then
+        # stops them in order (they would otherwise die of it at once, and look like a crash).
+        processes = self.processes
+        processes.append(
             subprocess.Popen(
                 [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "moderator.asgi:application"],
                 cwd=settings.BASE_DIR,
                 env=env,
+                process_group=0,
             ),
-        ]
+        )
         self.wait_for(host, port)
         processes.append(
             subprocess.Popen(
@@ -97,6 +112,7 @@ class Command(BaseCommand):
                 ],
                 cwd=settings.BASE_DIR,
                 env=env,
+                process_group=0,
             )
         )
         self.stdout.write(self.style.SUCCESS(f"\nConference Moderator demo is running: {dashboard_url}/"))
@@ -136,23 +152,19 @@ class Command(BaseCommand):
                 raise CommandError(f"the dashboard did not start on port {port}")
             time.sleep(0.1)
 
-    def supervise(self, processes: list[subprocess.Popen]) -> None:
-        def stop(*_):
-            for process in processes:
-                if process.poll() is None:
-                    process.terminate()
-            for process in processes:
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
-        signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
-        try:
-            while all(process.poll() is None for process in processes):
-                time.sleep(0.5)
-            raise CommandError("a demo process exited unexpectedly; see its output above")
-        except KeyboardInterrupt:
-            self.stdout.write("\nstopping…")
-        finally:
-            stop()
+    def supervise(self, processes: list[subprocess.Popen]) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: (self.stop(), sys.exit(0)))
+        while all(process.poll() is None for process in processes):
+            time.sleep(0.5)
+        raise CommandError("a demo process exited unexpectedly; see its output above")
