@@ -65,8 +65,9 @@ GOALS = {
 
 
 class Runner:
-    def __init__(self, profile: Profile, say: Callable[[str], None], directory: Path):
+    def __init__(self, profile: Profile, say: Callable[[str], None], directory: Path, asgi_server: str = "daphne"):
         self.profile = profile
+        self.asgi_server = asgi_server
         self.say = say
         self.workspace = Workspace(directory)
         self.clock = events.Clock()
@@ -297,11 +298,12 @@ class Runner:
         started = time.monotonic()
         self.workspace.prepare()
         self.render()
+        on = {"asgi_server": self.asgi_server}  # every server of the comparison under the same ASGI server
         servers = {
-            "limit": Server(self.workspace, "limit", "moderator.benchmark.limit:application"),
+            "limit": Server(self.workspace, "limit", "moderator.benchmark.limit:application", **on),
             "naive": Server(self.workspace, "naive", "moderator.benchmark.naive_asgi:application",
-                            "moderator.benchmark.naive_settings"),
-            "product": Server(self.workspace, "product", "moderator.asgi:application"),
+                            "moderator.benchmark.naive_settings", **on),
+            "product": Server(self.workspace, "product", "moderator.asgi:application", **on),
         }
         try:
             for server in servers.values():
@@ -319,7 +321,8 @@ class Runner:
             for server in servers.values():
                 server.stop()
         self.results["seconds"] = time.monotonic() - started
-        self.results["setup"] = setup_text(self.profile)
+        self.results["setup"] = setup_text(self.profile, self.asgi_server)
+        self.results["asgi_server"] = self.asgi_server
         return self.results
 
 
@@ -329,9 +332,9 @@ def best_step(steps: list[dict]) -> dict:
     return max(within, key=lambda s: s["deliveries_per_s"])
 
 
-def setup_text(profile: Profile) -> str:
+def setup_text(profile: Profile, asgi_server: str) -> str:
     return (
-        f"each server its own Daphne process (one event loop) on 127.0.0.1 with its own SQLite file (WAL) "
+        f"each server its own {asgi_server} process (one event loop) on 127.0.0.1 with its own SQLite file (WAL) "
         f"and the in-memory channel layer, DJANGO_DEBUG=0; load generator: this process, aiohttp, "
         f"pool of {load.POOL}; {os.cpu_count()} CPUs shared by both"
     )
@@ -515,13 +518,13 @@ def soak_table(r: dict[str, Any]) -> str:
 
 
 def main(quick: bool, soak: float | None, soak_rate: float, soak_sockets: int, json_path: str | None,
-         say: Callable[[str], None]) -> dict[str, Any]:
+         say: Callable[[str], None], asgi_server: str = "daphne") -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="moderator-benchmark-") as directory:
         if soak:
             results = Soak(soak, soak_rate, soak_sockets, say, Path(directory)).run()
             say(soak_table(results))
         else:
-            results = Runner(QUICK if quick else FULL, say, Path(directory)).run()
+            results = Runner(QUICK if quick else FULL, say, Path(directory), asgi_server).run()
             results["mode"] = "quick" if quick else "full"
             say("")
             say(table(results))

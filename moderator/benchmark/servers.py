@@ -96,9 +96,19 @@ class Workspace:
         return db
 
 
+# How each ASGI server the product supports is started (one process, one event loop, loopback only).
+ASGI_SERVERS = {
+    "daphne": lambda port, app: [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app],
+    "uvicorn": lambda port, app: [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port),
+                                  "--no-access-log", "--log-level", "warning", "--lifespan", "auto",
+                                  "--ws-per-message-deflate", "false", app],
+}
+
+
 class Server:
-    def __init__(self, workspace: Workspace, name: str, app: str, settings_module: str = "moderator.settings"):
-        self.name, self.app = name, app
+    def __init__(self, workspace: Workspace, name: str, app: str, settings_module: str = "moderator.settings",
+                 asgi_server: str = "daphne"):
+        self.name, self.app, self.asgi_server = name, app, asgi_server
         self.db = workspace.database(name)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -108,7 +118,7 @@ class Server:
 
     def start(self) -> Server:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), self.app],
+            ASGI_SERVERS[self.asgi_server](self.port, self.app),
             cwd=ROOT, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
         )
         wait_for_port(self.port, self.process)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 
 from moderator.benchmark import run
+from moderator.benchmark.servers import ASGI_SERVERS
 
 
 class Command(BaseCommand):
@@ -20,6 +21,8 @@ class Command(BaseCommand):
                             help="instead: offer --soak-rate events/s for SECONDS, then check nothing was lost")
         parser.add_argument("--soak-rate", type=float, default=500.0, help="events/s offered by --soak")
         parser.add_argument("--soak-sockets", type=int, default=100, help="websocket clients during --soak")
+        parser.add_argument("--server", choices=sorted(ASGI_SERVERS), default="daphne",
+                            help="the ASGI server the limit, the naive peer and the product run under")
 
     def handle(self, *args, **options) -> None:
         def say(line: str) -> None:
@@ -27,6 +30,6 @@ class Command(BaseCommand):
             self.stdout.flush()
 
         results = run.main(options["quick"], options["soak"], options["soak_rate"], options["soak_sockets"],
-                           options["json"], say)
+                           options["json"], say, options["server"])
         if options["soak"] and (results["soak_lost"] or not results["soak_converged"]):
             raise SystemExit(1)
