@@ -9,6 +9,26 @@ from collections.abc import Iterator
 
 from django.db import DatabaseError, connection
 
+_dedicated = threading.local()
+
+
+def bound_this_threads_waits(seconds: float, *, durable: bool = False) -> None:
+    """`bounded_waits`, for good, on the connection of a thread that has one to itself (the inbox's): set once
+    per connection rather than around every transaction — each statement more is one more wait for the
+    GIL, behind the applier's rendering, on the acknowledgement's path."""
+    connection.ensure_connection()
+    if getattr(_dedicated, "connection", None) is connection.connection:
+        return
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+            if durable:
+                cursor.execute("PRAGMA synchronous = FULL")
+        elif connection.vendor == "postgresql":
+            cursor.execute(f"SET lock_timeout = {int(seconds * 1000)}")
+            cursor.execute(f"SET statement_timeout = {int(seconds * 1000)}")
+    _dedicated.connection = connection.connection
+
 
 @contextlib.contextmanager
 def bounded_waits(seconds: float, *, durable: bool = False) -> Iterator[None]:

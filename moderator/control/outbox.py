@@ -45,8 +45,10 @@ def plan_look_ups(conference_ids: set[str]) -> int:
 def claim(limit: int) -> list[OutboxCommand]:
     """Lease up to `limit` unsent rows (oldest first) to this worker."""
     now = timezone.now()
+    due = OutboxCommand.objects.filter(Q(status=Status.PENDING) | Q(status=Status.SENDING, lease_until__lt=now))
+    if not due.exists():
+        return []  # a read: the poll takes no write lock (SQLite has one, which the inbox waits for)
     with transaction.atomic():
-        due = OutboxCommand.objects.filter(Q(status=Status.PENDING) | Q(status=Status.SENDING, lease_until__lt=now))
         rows = list(due.order_by("id").select_for_update(skip_locked=True, of=("self",)).select_related("room")[:limit])
         if not rows:
             return []

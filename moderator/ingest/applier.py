@@ -43,8 +43,9 @@ from moderator.telnyx.event import TelnyxEvent, WebhookRejected, parse_event
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 40  # events per transaction: about 20 ms of SQLite's write lock, which the inbox waits for
-CYCLE_SECONDS = 0.15  # with a backlog, the longest the live pages wait for what was applied meanwhile
+BATCH_SIZE = 40  # events per transaction at first: a few ms of SQLite's write lock, which the inbox waits for
+BACKLOG_BATCH_SIZE = 160  # with a backlog, batches grow to this: fewer, cheaper per event (fixed costs shared)
+CYCLE_SECONDS = 0.3  # with a backlog, the longest the live pages wait for what was applied meanwhile
 POLL_SECONDS = 1.0  # also look without being woken: events another worker stored, or left by a crash
 BUSY = 10  # events in a batch that mean a burst is on
 GATHER_SECONDS = 0.05  # during a burst, the wait between batches (part of the acknowledged → applied lag)
@@ -192,16 +193,17 @@ def _apply_in_thread(limit: int) -> Applied:
 class Applier:
     """The applier task of one worker process: woken by the inbox's commits, and every POLL_SECONDS.
 
-    A transaction applies at most BATCH_SIZE events, so the inbox (which waits for the same SQLite write
-    lock) is never held up for long; after a transaction that left more pending, the next one follows at
-    once, and the live pages get one message per conference for all of them, at most every CYCLE_SECONDS.
+    A transaction applies BATCH_SIZE events at most while there is no backlog, so the inbox (which waits for
+    the same SQLite write lock) is never held up for long; after a transaction that left more pending, the
+    next one follows at once and takes twice as many (up to BACKLOG_BATCH_SIZE: a batch's loading and
+    rendering cost about the same whatever its size), and the live pages get one message per conference for
+    all of them, at most every CYCLE_SECONDS.
     """
 
     def __init__(self, after_commands: Callable[[], None]) -> None:
         self._wake = asyncio.Event()
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="applier")
         self._after_commands = after_commands
-        self.batch_size = BATCH_SIZE
 
     def wake(self) -> None:
         self._wake.set()
@@ -211,9 +213,10 @@ class Applier:
         unpublished = Changes()
         cycle_started = loop.time()
         failures = 0
+        batch_size = BATCH_SIZE
         while True:
             try:
-                applied = await loop.run_in_executor(self._thread, _apply_in_thread, self.batch_size)
+                applied = await loop.run_in_executor(self._thread, _apply_in_thread, batch_size)
             except Exception:  # noqa: BLE001 - the database is down or locked: wait, then resume from the rows
                 failures += 1
                 logger.exception("applying webhook events failed (%d in a row)", failures)
@@ -223,7 +226,8 @@ class Applier:
             unpublished.merge(applied.changes)
             if applied.commands:
                 self._after_commands()
-            more = applied.taken >= self.batch_size
+            more = applied.taken >= batch_size
+            batch_size = min(2 * batch_size, BACKLOG_BATCH_SIZE) if more else BATCH_SIZE
             if more and loop.time() - cycle_started < CYCLE_SECONDS:
                 continue  # a backlog: apply more before rendering what changed
             if unpublished:

@@ -22,7 +22,7 @@ from django.db import DatabaseError, DataError, close_old_connections, connectio
 from django.utils import timezone
 
 from moderator import crashpoints
-from moderator.database import bounded_waits, write_turns
+from moderator.database import bound_this_threads_waits, write_turns
 from moderator.models import WebhookEvent
 from moderator.state.rules import is_known
 from moderator.telnyx.event import TelnyxEvent, is_text
@@ -104,7 +104,7 @@ def store_events(events: list[TelnyxEvent]) -> list[str]:
     now = timezone.now()
     rows = [_row(event, now) for event in events]
     try:
-        with bounded_waits(ANSWER_WITHIN, durable=True), write_turns.turn():
+        with write_turns.turn():
             return _store(rows)
     except DatabaseError as exc:
         raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
@@ -195,4 +195,5 @@ class Inbox:
 
 def _store_in_thread(events: list[TelnyxEvent]) -> list[str]:
     close_old_connections()  # a connection broken by a database restart is replaced, not reused
+    bound_this_threads_waits(ANSWER_WITHIN, durable=True)
     return store_events(events)

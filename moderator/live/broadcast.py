@@ -23,6 +23,7 @@ from moderator.models import Conference, Participant
 from moderator.state.changes import Changes
 from moderator.state.rules import bump_versions
 from moderator.state.serializers import calls_by_control_id
+from moderator.state.tables import placeholders, table
 
 logger = logging.getLogger(__name__)
 
@@ -52,19 +53,26 @@ def build_messages(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
     """The messages for committed `changes` (their versions taken already): one per changed conference for
     its live view and one for the board, and the board's waiting room if it changed."""
     versions = changes.versions
-    conferences = {c.telnyx_id: c for c in Conference.objects.filter(telnyx_id__in=versions)}
+    # Plain-SQL reads (`moderator.state.tables`): this runs after every applied cycle.
+    conferences_ = table(Conference)
+    ids = sorted(versions)
+    conferences = {c.telnyx_id: c for c in conferences_.select(f"{conferences_.column('telnyx_id')} IN ({placeholders(ids)})", ids)}
+    by_pk = {c.pk: c for c in conferences.values()}
     wanted: dict[str, set[str]] = defaultdict(set)
     for conference_id, call_control_id in changes.participants:
         wanted[conference_id].add(call_control_id)
-    legs = (
-        Participant.objects.filter(
-            conference__telnyx_id__in=list(wanted),
-            call_control_id__in={c for ids in wanted.values() for c in ids},
-        ).select_related("conference")
-        if wanted
-        else []
-    )
-    legs = [p for p in legs if p.call_control_id in wanted[p.conference.telnyx_id]]
+    legs = []
+    if wanted:
+        legs_ = table(Participant)
+        pks = sorted(c.pk for t, c in conferences.items() if t in wanted)
+        ccids = sorted({c for ids in wanted.values() for c in ids})
+        for leg in legs_.select(
+            f"{legs_.column('conference')} IN ({placeholders(pks)}) AND {legs_.column('call_control_id')} IN "
+            f"({placeholders(ccids)})", [*pks, *ccids],
+        ):
+            leg.conference = by_pk[leg.conference_id]
+            if leg.call_control_id in wanted[leg.conference.telnyx_id]:
+                legs.append(leg)
     timeline_legs = {note.call_control_id for note in changes.timeline if note.call_control_id}
     calls = calls_by_control_id({p.call_control_id for p in legs} | timeline_legs)
     callers = {ccid: call.from_number for ccid, call in calls.items() if call.from_number}
