@@ -170,6 +170,9 @@ BACKGROUND_TASKS = env_bool("MODERATOR_BACKGROUND_TASKS", True)
 # How long a worker holds an outbox command it is sending: a command still unsent after that (its worker
 # died) is sent again by another, with the same command_id. Longer than a step takes (a few Telnyx requests).
 OUTBOX_LEASE_SECONDS = float(os.environ.get("MODERATOR_OUTBOX_LEASE_SECONDS", "30"))
+# A live page that has not taken this much of what it was sent is too far behind: its socket is closed and
+# it reconnects to a fresh snapshot (where the server lets the product see its socket's buffer: uvicorn).
+WS_MAX_UNSENT_BYTES = int(os.environ.get("MODERATOR_WS_MAX_UNSENT_BYTES", str(1024 * 1024)))
 
 LOGGING = {
     "version": 1,

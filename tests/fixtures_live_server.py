@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from moderator.benchmark.servers import free_port, stop_process, wait_for_port
+from moderator.benchmark.servers import ASGI_SERVERS, free_port, stop_process, wait_for_port
 from tests.telnyx_events import TEST_PUBLIC_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +37,7 @@ def eventually(check, what: str, timeout: float = WAIT):
         time.sleep(0.1)
 
 
-SERVERS = ("daphne", "uvicorn")
+SERVERS = tuple(ASGI_SERVERS)
 
 
 class LiveServer:
@@ -91,12 +91,7 @@ class LiveServer:
         )
 
     def command(self) -> list[str]:
-        if self.server == "uvicorn":
-            return [
-                *(sys.executable, "-m", "uvicorn", "moderator.asgi:application"),
-                *("--host", "127.0.0.1", "--port", str(self.port)),
-            ]
-        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "moderator.asgi:application"]
+        return ASGI_SERVERS[self.server](self.port, "moderator.asgi:application")
 
     def start(self) -> None:
         self.process = subprocess.Popen(

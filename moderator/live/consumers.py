@@ -18,6 +18,7 @@ import json
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.utils import timezone
 
 from moderator.live import fragments
@@ -26,6 +27,7 @@ from moderator.models import Conference, Viewer
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
+CLOSE_TOO_SLOW = 4008  # the page took too little of what it was sent: it reconnects and takes a fresh snapshot
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -51,6 +53,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         else:
             await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        self._transport = _transport_of(self.base_send)
+        self._too_slow = False
         await self.joined()
         await self.send_snapshot()
         # What arrived directly while connecting goes out now, after the snapshot, in order.
@@ -86,11 +90,25 @@ class LiveConsumer(AsyncWebsocketConsumer):
         # A broadcast touches no database: skip the close_old_connections() that Channels runs (in the
         # database thread) before every handler; with hundreds of sockets that hop was most of the cost.
         if message["type"] == "live.message":
+            if self._falling_behind():
+                return
             # Already serialized once for every socket of the group (and once more for observers, if they
             # see it differently).
             await self.send(text_data=message["text"] if self.can_moderate else message.get("observer_text", message["text"]))
         else:
             await super().dispatch(message)
+
+    def _falling_behind(self) -> bool:
+        """A page that does not take what it is sent (a background tab, a bad network) must never cost the
+        others their updates, nor this worker its memory: past WS_MAX_UNSENT_BYTES written and not taken, its
+        socket is closed with CLOSE_TOO_SLOW, and the page reconnects to a fresh snapshot."""
+        if self._too_slow:
+            return True
+        if self._transport is None or self._transport.get_write_buffer_size() <= settings.WS_MAX_UNSENT_BYTES:
+            return False
+        self._too_slow = True
+        asyncio.ensure_future(self.close(code=CLOSE_TOO_SLOW))
+        return True
 
     async def send_snapshot(self) -> None:
         snapshot = await database_sync_to_async(self.snapshot)()
@@ -160,6 +178,19 @@ class ConferenceConsumer(LiveConsumer):
 
 PRESENCE_DELAY = 0.1
 _presence_pending: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Future] = {}
+
+
+def _transport_of(send) -> asyncio.WriteTransport | None:
+    """The socket's transport, where the server shows it: uvicorn's websocket protocols are the object whose
+    method is the ASGI `send` (under Channels' session wrapper, which keeps it as `real_send`), and keep it
+    as `transport`. Daphne's is Twisted's: no bound there."""
+    for _ in range(4):  # the few wrappers between the consumer and the server
+        owner = getattr(send, "__self__", None)
+        transport = getattr(owner, "transport", None)
+        if hasattr(transport, "get_write_buffer_size"):
+            return transport
+        send = getattr(owner, "real_send", None)
+    return None
 
 
 def viewers_of(conference_id: str) -> list[str]:
