@@ -1,4 +1,4 @@
-"""Two Daphne workers sharing one PostgreSQL database and one Redis, as in production.
+"""Two uvicorn workers sharing one PostgreSQL database and one Redis, as in production.
 
 What must hold when webhooks land on any worker: an update reaches websockets on every worker, a
 redelivery that hits both workers at once has one effect, and a conference whose events are shuffled,
@@ -63,8 +63,9 @@ class Workers:
 def workers(postgres: PostgresCluster, redis_url: str, tmp_path_factory) -> Iterator[Workers]:
     database_url = postgres.create_database(f"scale_{uuid.uuid4().hex[:8]}")
     env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
-    a = LiveServer(tmp_path_factory.mktemp("worker-a"), env)
-    b = LiveServer(tmp_path_factory.mktemp("worker-b"), env)
+    # Two uvicorn workers, as README recommends for production.
+    a = LiveServer(tmp_path_factory.mktemp("worker-a"), env, server="uvicorn")
+    b = LiveServer(tmp_path_factory.mktemp("worker-b"), env, server="uvicorn")
     a.prepare()  # migrate the shared database once, and create the users both workers know
     try:
         a.start()

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from moderator.benchmark import events, load
-from moderator.benchmark.servers import Server, Workspace, free_port, stop_process, wait_for_port
+from moderator.benchmark.servers import ASGI_SERVERS, Server, Workspace, free_port, stop_process, wait_for_port
 
 WEBHOOK = "/webhooks/telnyx"
 
@@ -36,11 +36,12 @@ class Profile:
     fanout_seconds: float = 3.0
     render_participants: int = 1000
     render_runs: int = 7
+    compare_servers: bool = True  # the product under each supported ASGI server, too
 
 
 FULL = Profile()
 QUICK = Profile(rounds=1, ingest_seconds=2.0, ack_seconds=1.0, ws_clients=100, ws_events=15,
-                fanout_clients=200, fanout_rates=(50,), fanout_seconds=1.0, render_runs=3)
+                fanout_clients=200, fanout_rates=(50,), fanout_seconds=1.0, render_runs=3, compare_servers=False)
 
 
 @dataclass
@@ -65,7 +66,7 @@ GOALS = {
 
 
 class Runner:
-    def __init__(self, profile: Profile, say: Callable[[str], None], directory: Path, asgi_server: str = "daphne"):
+    def __init__(self, profile: Profile, say: Callable[[str], None], directory: Path, asgi_server: str = "uvicorn"):
         self.profile = profile
         self.asgi_server = asgi_server
         self.say = say
@@ -110,15 +111,17 @@ class Runner:
         self.say(f"render: {self.profile.render_participants} participants in {out['render_ms']:.1f} ms, "
                  f"{out['render_queries']} queries (10 participants: {out['render_queries_small']})")
 
-    async def ingest(self, servers: dict[str, Server]) -> None:
+    async def ingest(self, servers: dict[str, Server], rounds: int | None = None) -> dict[str, float]:
         """Saturation, closed loop. An event counts when its effect is visible: the limit has none (verified =
         done), the naive peer applies before it answers, the product acknowledges first and applies after —
-        its figure is events applied per second, from the round's start to its last event's commit."""
+        its figure is events applied per second, from the round's start to its last event's commit. The best
+        round of each server (events/s), and the product's acknowledged/s as "ack"."""
         p = self.profile
-        streams = {name: events.realistic_mix(name, self.clock) for name in servers}
+        streams = {name: events.realistic_mix(f"{name}-{server.asgi_server}", self.clock)
+                   for name, server in servers.items()}
         best: dict[str, float] = {}
         product_ack = 0.0
-        for round_ in range(p.rounds):
+        for round_ in range(rounds or p.rounds):
             for name, server in servers.items():
                 # Enough signed events for a server three times faster than the limit was last round.
                 budget = int(max(6000, 3 * best.get("limit", 2000)) * p.ingest_seconds)
@@ -132,18 +135,13 @@ class Runner:
                     rate = await applied_per_s(server.db, since=started)
                     extra = f", acknowledged {result.per_s:.0f}/s"
                 server_cpu = (server.cpu_seconds() - cpu) / (time.time() - started)
-                self.say(f"ingest round {round_ + 1} {name:8s}: {rate:8.0f} events/s{extra} "
+                self.say(f"ingest round {round_ + 1} {name:8s} ({server.asgi_server}): {rate:8.0f} events/s{extra} "
                          f"({result.sent} in {result.seconds:.1f} s, {result.errors} errors; "
                          f"server CPU {server_cpu:.0%}, load generator CPU {result.client_cpu / result.seconds:.0%})")
                 if result.errors:
                     raise RuntimeError(f"{name} answered {result.errors} webhooks with an error")
                 best[name] = max(best.get(name, 0.0), rate)
-        r = self.results
-        r["limit_per_s"], r["naive_per_s"] = best["limit"], best["naive"]
-        r["ack_per_s"] = product_ack
-        r["applied_per_s"] = r["ingest_per_s"] = best["product"]
-        r["ingest_vs_limit"] = r["applied_per_s"] / r["limit_per_s"]
-        r["ingest_vs_naive"] = r["applied_per_s"] / r["naive_per_s"]
+        return {**best, "ack": product_ack}
 
     async def ack(self, server: Server) -> None:
         """Open loop at `ack_rate`: how long each acknowledgement takes, and how long until its effect shows."""
@@ -195,30 +193,28 @@ class Runner:
         self.say(f"webhook → browser, {p.ws_clients} sockets, {p.ws_events} events one at a time: "
                  f"p50 {self.results['ws_p50_ms']:.1f} ms, p99 {self.results['ws_p99_ms']:.1f} ms, {missing} missing")
 
-    async def fanout(self, server: Server) -> None:
+    async def fanout(self, server: Server, conference_id: str = "fan-out") -> dict[str, Any]:
         """The product: many sockets on one live view, webhooks at rising rates, each changing one leg."""
         p, legs = self.profile, 10
         url = server.url + WEBHOOK
-        await self.live_conference(url, "fan-out", legs)
-        self.results["rss_mb_idle"] = server.rss_mb()
+        await self.live_conference(url, conference_id, legs)
+        figures: dict[str, Any] = {"rss_mb_idle": server.rss_mb(), "rss_sockets": p.fanout_clients}
         async with load.Crowd(server.url, self.workspace.session) as crowd:
             started = time.monotonic()
-            clients = await crowd.add(["fan-out"], p.fanout_clients)
-            connect_s = time.monotonic() - started
+            clients = await crowd.add([conference_id], p.fanout_clients)
+            figures["fanout_connect_s"] = time.monotonic() - started
             await asyncio.sleep(1.0)
-            self.results["rss_mb"] = server.rss_mb()
-            self.results["rss_sockets"] = p.fanout_clients
-            self.say(f"{p.fanout_clients} sockets connected in {connect_s:.1f} s; server RSS "
-                     f"{self.results['rss_mb']:.0f} MB (before: {self.results['rss_mb_idle']:.0f} MB)")
-            steps = await self.fanout_steps("product", clients, url, lambda: self.marked("fan-out", legs))
+            figures["rss_mb"] = server.rss_mb()
+            self.say(f"{p.fanout_clients} sockets connected in {figures['fanout_connect_s']:.1f} s; server RSS "
+                     f"{figures['rss_mb']:.0f} MB (before: {figures['rss_mb_idle']:.0f} MB)")
+            steps = await self.fanout_steps(f"product, {server.asgi_server}", clients, url,
+                                            lambda: self.marked(conference_id, legs))
             updates = sum(c.updates for c in clients)
-            self.results["update_bytes"] = round(sum(c.update_bytes for c in clients) / max(1, updates))
+            figures["update_bytes"] = round(sum(c.update_bytes for c in clients) / max(1, updates))
         chosen = best_step(steps)
-        self.results["fanout_per_s"] = chosen["deliveries_per_s"]
-        self.results["fanout_p99_ms"] = chosen["p99_ms"]
-        self.results["fanout_missing"] = sum(s["missing"] for s in steps)
-        self.results["fanout_steps"] = steps
-        self.results["fanout_connect_s"] = connect_s
+        figures.update(fanout_per_s=chosen["deliveries_per_s"], fanout_p99_ms=chosen["p99_ms"],
+                       fanout_missing=sum(s["missing"] for s in steps), fanout_steps=steps)
+        return figures
 
     async def wire(self) -> None:
         """The ceiling: a plain websockets server broadcasting a pre-encoded frame of the product's update size,
@@ -308,22 +304,51 @@ class Runner:
         try:
             for server in servers.values():
                 server.start()
-            asyncio.run(self.ingest(servers))
+            rates = asyncio.run(self.ingest(servers))
+            r = self.results
+            r["limit_per_s"], r["naive_per_s"], r["ack_per_s"] = rates["limit"], rates["naive"], rates["ack"]
+            r["applied_per_s"] = r["ingest_per_s"] = rates["product"]
+            r["ingest_vs_limit"] = r["applied_per_s"] / r["limit_per_s"]
+            r["ingest_vs_naive"] = r["applied_per_s"] / r["naive_per_s"]
             servers["limit"].stop()
             servers["naive"].stop()
             product = servers["product"]
             asyncio.run(self.ack(product))
             asyncio.run(self.websocket_latency(product))
-            asyncio.run(self.fanout(product))
+            self.results.update(asyncio.run(self.fanout(product)))
             product.stop()
             asyncio.run(self.wire())
         finally:
             for server in servers.values():
                 server.stop()
+        if self.profile.compare_servers:
+            self.compare_servers()
         self.results["seconds"] = time.monotonic() - started
         self.results["setup"] = setup_text(self.profile, self.asgi_server)
         self.results["asgi_server"] = self.asgi_server
         return self.results
+
+
+    def compare_servers(self) -> None:
+        """The product under each ASGI server it supports, in this run: what a worker applies, its idle memory,
+        and its fan-out — the evidence README's choice of production server rests on."""
+        compared = {}
+        for name in ASGI_SERVERS:
+            limit = Server(self.workspace, f"limit-{name}", "moderator.benchmark.limit:application", asgi_server=name)
+            product = Server(self.workspace, f"product-{name}", "moderator.asgi:application", asgi_server=name)
+            try:
+                limit.start()
+                product.start()
+                rates = asyncio.run(self.ingest({"limit": limit, "product": product}, rounds=1))
+                limit.stop()
+                figures = {"limit_per_s": rates["limit"], "applied_per_s": rates["product"],
+                           "applied_vs_limit": rates["product"] / rates["limit"]}
+                figures.update(asyncio.run(self.fanout(product, f"fan-out-{name}")))
+            finally:
+                limit.stop()
+                product.stop()
+            compared[name] = {k: v for k, v in figures.items() if k != "fanout_steps"}
+        self.results["servers"] = compared
 
 
 def best_step(steps: list[dict]) -> dict:
@@ -429,7 +454,7 @@ class Soak:
 
     def run(self) -> dict[str, Any]:
         self.runner.workspace.prepare()
-        with Server(self.runner.workspace, "soak", "moderator.asgi:application") as server:
+        with Server(self.runner.workspace, "soak", "moderator.asgi:application", asgi_server="uvicorn") as server:
             return asyncio.run(self.run_async(server))
 
 
@@ -496,6 +521,15 @@ def table(results: dict[str, Any]) -> str:
         mark = "" if met is None else ("yes" if met else "NO")
         lines.append(f"{label:{width}}  {value:>22}  {goal:26}  {mark}")
     lines.append("")
+    if r.get("servers"):
+        lines.append("the product under each ASGI server (same run):")
+        lines.append(f"  {'server':8}  {'limit/s':>8}  {'applied/s':>9}  {'÷ limit':>7}  {'idle MB':>7}  "
+                     f"{'MB, 500 sockets':>15}  {'deliveries/s at p99 < 100 ms':>28}")
+        for name, s in r["servers"].items():
+            lines.append(f"  {name:8}  {s['limit_per_s']:8,.0f}  {s['applied_per_s']:9,.0f}  {s['applied_vs_limit']:7.2f}  "
+                         f"{s['rss_mb_idle']:7.0f}  {s['rss_mb']:15.0f}  "
+                         f"{s['fanout_per_s']:19,.0f} (p99 {s['fanout_p99_ms']:.0f} ms)")
+        lines.append("")
     lines.append(f"setup: {r['setup']}")
     return "\n".join(lines)
 
@@ -518,7 +552,7 @@ def soak_table(r: dict[str, Any]) -> str:
 
 
 def main(quick: bool, soak: float | None, soak_rate: float, soak_sockets: int, json_path: str | None,
-         say: Callable[[str], None], asgi_server: str = "daphne") -> dict[str, Any]:
+         say: Callable[[str], None], asgi_server: str = "uvicorn") -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="moderator-benchmark-") as directory:
         if soak:
             results = Soak(soak, soak_rate, soak_sockets, say, Path(directory)).run()

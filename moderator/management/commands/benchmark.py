@@ -10,8 +10,9 @@ from moderator.benchmark.servers import ASGI_SERVERS
 
 class Command(BaseCommand):
     help = (
-        "Start the limit app, a naive Django peer and the product on loopback (each its own Daphne and "
-        "SQLite file) and measure ingest, ack and websocket latency, fan-out, render time and memory."
+        "Start the limit app, a naive Django peer, the product and a plain websockets server on loopback (each "
+        "its own process and SQLite file) and measure ingest, ack and websocket latency, fan-out, render time "
+        "and memory; in full mode also the product under each supported ASGI server."
     )
 
     def add_arguments(self, parser) -> None:
@@ -21,7 +22,7 @@ class Command(BaseCommand):
                             help="instead: offer --soak-rate events/s for SECONDS, then check nothing was lost")
         parser.add_argument("--soak-rate", type=float, default=500.0, help="events/s offered by --soak")
         parser.add_argument("--soak-sockets", type=int, default=100, help="websocket clients during --soak")
-        parser.add_argument("--server", choices=sorted(ASGI_SERVERS), default="daphne",
+        parser.add_argument("--server", choices=sorted(ASGI_SERVERS), default="uvicorn",
                             help="the ASGI server the limit, the naive peer and the product run under")
 
     def handle(self, *args, **options) -> None:
