@@ -4,8 +4,10 @@ queries; poison events fail alone and never cost their neighbours anything."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from moderator.ingest import applier
 from moderator.ingest.inbox import DUPLICATE, STORED, store_events
@@ -139,6 +141,25 @@ def test_a_batch_costs_the_same_number_of_queries_whatever_its_size(size, django
     with django_assert_max_num_queries(20):
         applier.apply_next_batch(limit=size)
     assert WebhookEvent.objects.filter(status="applied").count() == size
+
+
+def test_batches_grow_only_while_the_applier_is_behind():
+    """A busy applier that keeps up holds SQLite's write lock for short transactions (the acknowledgements wait
+    for it); one that has fallen behind takes bigger ones, up to a bound, and shrinks back once caught up."""
+    stored(*[joined(f"g{i}", i) for i in range(applier.BATCH_SIZE + 5)])
+    WebhookEvent.objects.update(received_at=timezone.now() - timedelta(seconds=1))  # waiting a while
+    behind = applier.apply_next_batch(applier.BATCH_SIZE)
+    assert behind.taken == applier.BATCH_SIZE and behind.behind >= 1
+    assert applier.next_batch_size(applier.BATCH_SIZE, behind) == 2 * applier.BATCH_SIZE
+    full_and_behind = applier.Applied(taken=applier.BACKLOG_BATCH_SIZE, behind=5.0)
+    assert applier.next_batch_size(applier.BACKLOG_BATCH_SIZE, full_and_behind) == applier.BACKLOG_BATCH_SIZE
+
+    stored(*[joined(f"h{i}", i) for i in range(applier.BATCH_SIZE)])  # just arrived: a burst, not a backlog
+    WebhookEvent.objects.filter(status="pending", received_at__lt=timezone.now() - timedelta(seconds=0.5)).delete()  # the old rest
+    keeping_up = applier.apply_next_batch(applier.BATCH_SIZE)
+    assert keeping_up.taken == applier.BATCH_SIZE and keeping_up.behind < applier.BEHIND_SECONDS
+    assert applier.next_batch_size(2 * applier.BATCH_SIZE, keeping_up) == applier.BATCH_SIZE
+    assert applier.next_batch_size(applier.BATCH_SIZE, applier.Applied(taken=3, behind=5.0)) == applier.BATCH_SIZE
 
 
 POISON = {

@@ -1,4 +1,5 @@
-"""Each server under test: its own Daphne process on a free loopback port with its own SQLite file."""
+"""Each server under test: its own ASGI server process (uvicorn or Daphne) on a free loopback port with its
+own SQLite file."""
 
 from __future__ import annotations
 
@@ -107,7 +108,7 @@ ASGI_SERVERS = {
 
 class Server:
     def __init__(self, workspace: Workspace, name: str, app: str, settings_module: str = "moderator.settings",
-                 asgi_server: str = "daphne"):
+                 asgi_server: str = "uvicorn"):
         self.name, self.app, self.asgi_server = name, app, asgi_server
         self.db = workspace.database(name)
         self.port = free_port()

@@ -45,6 +45,9 @@ logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 40  # events per transaction at first: a few ms of SQLite's write lock, which the inbox waits for
 BACKLOG_BATCH_SIZE = 160  # with a backlog, batches grow to this: fewer, cheaper per event (fixed costs shared)
+# How far behind (the age of the oldest event a batch took) the applier must be before its batches grow: a
+# busy but keeping-up applier holds the write lock for short transactions, which the acknowledgements wait for.
+BEHIND_SECONDS = 0.15
 CYCLE_SECONDS = 0.3  # with a backlog, the longest the live pages wait for what was applied meanwhile
 POLL_SECONDS = 1.0  # also look without being woken: events another worker stored, or left by a crash
 BUSY = 10  # events in a batch that mean a burst is on
@@ -61,6 +64,7 @@ class Applied:
     failed: int = 0
     commands: int = 0  # outbox rows planned
     changes: Changes = field(default_factory=Changes)
+    behind: float = 0.0  # seconds the oldest event taken had waited to be applied
 
     def merge(self, other: Applied) -> Applied:
         self.applied += other.applied
@@ -80,9 +84,12 @@ def _error_text(error: BaseException) -> str:
     return "".join(traceback.format_exception_only(error)).strip()[:4000]
 
 
-def _claim(limit: int) -> list[tuple[int, str]]:
+def _claim(limit: int) -> tuple[list[tuple[int, str]], float]:
+    """Up to `limit` pending events, oldest first, and how long the oldest has waited (seconds)."""
     pending = WebhookEvent.objects.filter(status=WebhookEvent.Status.PENDING).order_by("id")
-    return list(pending.select_for_update(skip_locked=True).values_list("id", "raw")[:limit])
+    claimed = list(pending.select_for_update(skip_locked=True).values_list("id", "raw", "received_at")[:limit])
+    behind = (timezone.now() - min(received for _, _, received in claimed)).total_seconds() if claimed else 0.0
+    return [(event_id, raw) for event_id, raw, _ in claimed], behind
 
 
 def _mark_failed(failures: dict[int, str]) -> None:
@@ -150,8 +157,10 @@ def _apply_isolating(rows: list[tuple[int, str]]) -> Applied:
 def apply_next_batch(limit: int = BATCH_SIZE) -> Applied:
     """Claim and apply up to `limit` pending events in one transaction. Sync: call it from a thread."""
     with write_turns.turn(), transaction.atomic():
-        rows = _claim(limit)
-        return _apply_isolating(rows) if rows else Applied()
+        rows, behind = _claim(limit)
+        applied = _apply_isolating(rows) if rows else Applied()
+    applied.behind = behind
+    return applied
 
 
 def publish(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
@@ -183,6 +192,14 @@ def replay(event_ids: list[int]) -> dict[int, str]:
     return dict(WebhookEvent.objects.filter(id__in=event_ids).values_list("id", "status"))
 
 
+def next_batch_size(size: int, last: Applied) -> int:
+    """Twice the last batch's size (up to BACKLOG_BATCH_SIZE) when it was full and the applier is behind;
+    BATCH_SIZE again once it keeps up."""
+    if last.taken >= size and last.behind > BEHIND_SECONDS:
+        return min(2 * size, BACKLOG_BATCH_SIZE)
+    return BATCH_SIZE
+
+
 def _apply_in_thread(limit: int) -> Applied:
     close_old_connections()  # a connection broken by a database restart is replaced, not reused
     applied = apply_next_batch(limit)
@@ -193,11 +210,11 @@ def _apply_in_thread(limit: int) -> Applied:
 class Applier:
     """The applier task of one worker process: woken by the inbox's commits, and every POLL_SECONDS.
 
-    A transaction applies BATCH_SIZE events at most while there is no backlog, so the inbox (which waits for
-    the same SQLite write lock) is never held up for long; after a transaction that left more pending, the
-    next one follows at once and takes twice as many (up to BACKLOG_BATCH_SIZE: a batch's loading and
-    rendering cost about the same whatever its size), and the live pages get one message per conference for
-    all of them, at most every CYCLE_SECONDS.
+    A transaction applies BATCH_SIZE events at most while the applier keeps up, so the inbox (which waits for
+    the same SQLite write lock) is never held up for long. After a transaction that left more pending, the
+    next one follows at once; once the applier falls BEHIND_SECONDS behind, each takes twice as many as the
+    last (up to BACKLOG_BATCH_SIZE: fewer transactions, their fixed costs shared), and the live pages get one
+    message per conference for all of them, at most every CYCLE_SECONDS.
     """
 
     def __init__(self, after_commands: Callable[[], None]) -> None:
@@ -227,7 +244,7 @@ class Applier:
             if applied.commands:
                 self._after_commands()
             more = applied.taken >= batch_size
-            batch_size = min(2 * batch_size, BACKLOG_BATCH_SIZE) if more else BATCH_SIZE
+            batch_size = next_batch_size(batch_size, applied)
             if more and loop.time() - cycle_started < CYCLE_SECONDS:
                 continue  # a backlog: apply more before rendering what changed
             if unpublished:
