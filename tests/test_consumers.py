@@ -158,6 +158,28 @@ async def test_an_observers_socket_gets_rows_without_controls_and_a_moderators_w
         await socket.disconnect()
 
 
+async def test_when_a_conference_ends_every_row_loses_its_controls_even_the_legs_that_left_before(user):
+    """A leg that left while the conference was live was drawn with a (disabled) checkbox; the end redraws it."""
+    from django.contrib.auth.models import Permission
+
+    moderator = await database_sync_to_async(User.objects.create_user)("mod-end", password="x-123456789")
+    permission = await database_sync_to_async(Permission.objects.get)(codename="moderate_conference")
+    await database_sync_to_async(moderator.user_permissions.add)(permission)
+    moderator = await database_sync_to_async(User.objects.get)(pk=moderator.pk)
+    await webhook(event("conference.created", {**leg("host"), **CONF}, at(1), occurred_in_payload=True))
+    await webhook(event("conference.participant.joined", {**leg("bob"), **CONF}, at(2)))
+    await webhook(event("conference.participant.left", {**leg("bob"), **CONF}, at(3)))
+    communicator = await connect("/ws/conferences/conf-ws/", moderator)
+    await communicator.connect()
+    assert "leg-select" in (await snapshot_of(communicator))["rows"]
+    await webhook(event("conference.ended", {**leg("host"), **CONF}, at(4)))
+    update = await next_of_type(communicator, "update")
+    assert "leg-select" not in update["rows"]["v3:bob"] and ">left<" in update["rows"]["v3:bob"]
+    await communicator.send_to(text_data=json.dumps({"type": "resync"}))
+    assert "leg-select" not in (await next_of_type(communicator, "snapshot"))["rows"]
+    await communicator.disconnect()
+
+
 async def test_an_update_lost_after_its_commit_shows_as_a_gap_to_the_pages(user):
     """A worker that dies between the applier's commit and the broadcast: the next update's versions start
     past the page's, so the page asks for a snapshot instead of missing the change for good."""

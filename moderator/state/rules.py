@@ -168,14 +168,17 @@ def _conference_created(ws: WorkingSet, event: TelnyxEvent, when: datetime) -> N
 
 def _conference_ended(ws: WorkingSet, event: TelnyxEvent, when: datetime) -> None:
     conference = ws.conference(event.conference_id)
-    if conference.status != Conference.Status.COMPLETED or (conference.ended_at and when < conference.ended_at):
+    was_live = conference.status != Conference.Status.COMPLETED
+    if was_live or (conference.ended_at and when < conference.ended_at):
         conference.ended_at = when
         conference.end_reason = _text(event.payload, "reason", Conference, "end_reason")
     conference.status = Conference.Status.COMPLETED
     _clamp_conference(conference)
-    for (telnyx_id, _), leg in ws.legs.items():
+    for (telnyx_id, call_control_id), leg in ws.legs.items():
         if telnyx_id == conference.telnyx_id:
             _clamp_participant(leg, conference)
+            if was_live:  # rows drawn while it was live carry controls (a left leg's disabled checkbox too)
+                ws.reshown.add((telnyx_id, call_control_id))
 
 
 def _floor_changed(ws: WorkingSet, event: TelnyxEvent, when: datetime) -> None:
@@ -543,6 +546,8 @@ def reconcile_from_telnyx(
         conference.status = Conference.Status.COMPLETED
         conference.ended_at = conference.ended_at or timezone.now()
         conference.end_reason = data.get("end_reason") or conference.end_reason
+        for call_control_id in conference.participants.values_list("call_control_id", flat=True):
+            changes.participant(conference.telnyx_id, call_control_id)  # their rows lose their controls
     elif data.get("status") == Conference.Status.IN_PROGRESS and conference.status == Conference.Status.INIT:
         conference.status = Conference.Status.IN_PROGRESS
     conference.save()
