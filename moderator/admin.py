@@ -18,6 +18,7 @@ from moderator.ingest import applier
 from moderator.live import timeline
 from moderator.models import (
     Call,
+    CallerName,
     Conference,
     ModeratorAction,
     OutboxCommand,
@@ -29,7 +30,7 @@ from moderator.models import (
     WaitingCall,
     WebhookEvent,
 )
-from moderator.state.serializers import link_url
+from moderator.state.serializers import calls_by_control_id, link_url
 
 
 def _duration(seconds: float | None) -> str:
@@ -175,6 +176,7 @@ class ConferenceAdmin(TelnyxOwned, admin.ModelAdmin):
                 "conference_id",
                 "conference_name",
                 "call_control_id",
+                "name",
                 "from",
                 "to",
                 "status",
@@ -185,10 +187,7 @@ class ConferenceAdmin(TelnyxOwned, admin.ModelAdmin):
             ]
         )
         participants = Participant.objects.filter(conference__in=queryset).select_related("conference")
-        calls = {
-            c.call_control_id: c
-            for c in Call.objects.filter(call_control_id__in=participants.values("call_control_id"))
-        }
+        calls = calls_by_control_id(participants.values_list("call_control_id", flat=True))
         for p in participants.order_by("conference_id", "joined_at", "id"):
             call = calls.get(p.call_control_id)
             writer.writerow(
@@ -196,6 +195,7 @@ class ConferenceAdmin(TelnyxOwned, admin.ModelAdmin):
                     p.conference.telnyx_id,
                     p.conference.name,
                     p.call_control_id,
+                    call.name if call else "",
                     call.from_number if call else "",
                     call.to_number if call else "",
                     p.status,
@@ -238,6 +238,7 @@ class CallAdmin(ReadOnly, admin.ModelAdmin):
     list_display = (
         "call_control_id",
         "from_number",
+        "caller_name",
         "to_number",
         "direction",
         "state",
@@ -247,7 +248,7 @@ class CallAdmin(ReadOnly, admin.ModelAdmin):
         "routing_note",
     )
     list_filter = ("state", "direction", "hangup_cause")
-    search_fields = ("call_control_id", "from_number", "to_number", "call_session_id")
+    search_fields = ("call_control_id", "from_number", "caller_name", "to_number", "call_session_id")
 
 
 @admin.register(WaitingCall)
@@ -493,6 +494,7 @@ class RoomAdmin(admin.ModelAdmin):
                     "record_automatically",
                     "start_on_moderator",
                     "end_on_last_moderator_exit",
+                    "mute_on_entry",
                 )
             },
         ),
@@ -510,3 +512,13 @@ class RoomAdmin(admin.ModelAdmin):
 class UserProfileAdmin(admin.ModelAdmin):
     list_display = ("user", "phone_number")
     search_fields = ("user__username", "phone_number")
+
+
+@admin.register(CallerName)
+class CallerNameAdmin(admin.ModelAdmin):
+    """The names moderators gave numbers (the live view's "Name this caller…"), per room."""
+
+    list_display = ("name", "number", "room", "named_by", "updated_at")
+    list_filter = ("room",)
+    search_fields = ("name", "number")
+    readonly_fields = ("named_by", "updated_at")

@@ -180,6 +180,7 @@ class Call(models.Model):
     direction = models.CharField(max_length=16, blank=True)
     from_number = models.CharField(max_length=64, blank=True)
     to_number = models.CharField(max_length=64, blank=True)
+    caller_name = models.CharField(max_length=128, blank=True, help_text="Telnyx's caller_id_name, if any.")
     state = models.CharField(max_length=16, choices=State.choices, default=State.INITIATED)
     state_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -356,6 +357,11 @@ class Room(models.Model):
         help_text="Others hear hold audio until a moderator is in the conference.",
     )
     end_on_last_moderator_exit = models.BooleanField("end when the last moderator leaves", default=False)
+    mute_on_entry = models.BooleanField(
+        "everyone but moderators joins muted",
+        default=False,
+        help_text="A listen-only room (a lecture, a town hall): moderators unmute whom they let speak.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -378,6 +384,28 @@ class RoomNumber(models.Model):
 
     def __str__(self) -> str:
         return self.number
+
+
+class CallerName(models.Model):
+    """The name a moderator gave a number: shown for its calls to the room (or, with no room, for its calls to
+    numbers no room claims), in preference to the caller id."""
+
+    room = models.ForeignKey(Room, null=True, blank=True, on_delete=models.CASCADE, related_name="caller_names")
+    number = models.CharField(max_length=64, help_text="The caller's number, E.164.")
+    name = models.CharField(max_length=128)
+    named_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room", "number"], name="caller_name_unique_in_room"),
+            models.UniqueConstraint(fields=["number"], condition=models.Q(room__isnull=True),
+                                    name="caller_name_unique_without_room"),
+        ]
+        ordering = ["number"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.number})"
 
 
 class UserProfile(models.Model):

@@ -10,6 +10,8 @@ TOWN_HALL = "+15550100"
 OPEN_ROOM = "+15550200"
 RACE_ROOM = "+15550300"
 STRICT_ROOM = "+15550400"
+LECTURE = "+15550500"
+LECTURER = "+15550501"
 HOST = "+15550199"
 PROFILE_PHONE = "+15550188"
 
@@ -22,6 +24,7 @@ def make_rooms(server: LiveServer) -> None:
         ["Race room", "--number", RACE_ROOM, "--moderator", "+15550301", "--moderator", "+15550302"],
         ["Strict room", "--number", STRICT_ROOM, "--moderator", "+15550401", "--start-on-moderator",
          "--end-on-moderator-exit", "--record", "--hold-audio-url", "https://example.com/hold.mp3"],
+        ["Lecture", "--number", LECTURE, "--moderator", LECTURER, "--mute-on-entry"],
     ]  # fmt: skip
     listed = server.manage(
         "shell",
@@ -34,6 +37,7 @@ def make_rooms(server: LiveServer) -> None:
         "call_command('rooms', 'list')",
     )
     assert "Town hall: numbers +15550100, +15550101; moderators +15550199; waiting room on" in listed
+    assert "Lecture: numbers +15550500; moderators +15550501; waiting room off; callers join muted" in listed
 
 
 @pytest.fixture(scope="module")

@@ -141,6 +141,22 @@ def test_join_a_call_shows_it_joining_until_the_webhook(live_conference, moderat
     assert sim_legs(telnyx, live_conference["id"])[ccid]["muted"] is True
 
 
+def test_a_command_for_a_leg_not_seen_joining_yet_shows_on_its_row_from_the_first_moment(telnyx, moderator_client,
+                                                                                         deliver):
+    """A conference's creator is in it before its joined webhook arrives: muting it at once (a listen-only room
+    does) must not wait for that webhook to show, nor be undone by it."""
+    from tests.telnyx_events import event
+
+    creator = telnyx.call("+15550020", "+15550100")["call_control_id"]
+    response = post(moderator_client, "/api/conferences", {"call_control_id": creator, "name": "Fresh"})
+    conference = {"id": response.json()["data"]["id"]}
+    assert not Participant.objects.filter(call_control_id=creator).exists()
+    assert act(moderator_client, conference, "mute", {"call_control_ids": [creator]}).status_code == 200
+    assert db_leg(creator).muted and db_leg(creator).status == "joining"
+    deliver(event("conference.participant.joined", {"call_control_id": creator, "conference_id": conference["id"]}))
+    assert db_leg(creator).muted and db_leg(creator).status == "joined"
+
+
 # --- who may act, and bad input -----------------------------------------------------------------
 
 

@@ -30,6 +30,7 @@ def admin_client_with_data(admin_client, deliver):
         "outboxcommand",
         "room",
         "userprofile",
+        "callername",
     ],
 )
 def test_every_model_has_a_working_changelist(admin_client_with_data, model):

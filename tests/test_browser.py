@@ -155,3 +155,42 @@ def test_the_dialogs_the_registry_declares_send_what_the_moderator_chose(browser
     assert "danger" in page.locator("#action-submit").get_attribute("class")
     page.get_by_role("button", name="Cancel").click()
     page.context.close()
+
+
+def test_a_moderator_names_a_caller_from_the_row_menu_by_keyboard_and_every_tab_shows_it(browser, sim_stack):
+    sim, server = sim_stack
+    host = sim.call("+15550121", "+15550100")["call_control_id"]
+    guest = sim.call("+15550122", "+15550100")["call_control_id"]
+    api = server.client()
+    headers = {"X-CSRFToken": api.cookies["csrftoken"], "Referer": server.url}
+    response = api.post("/api/conferences", json={"call_control_id": host, "name": "Browser names"}, headers=headers)
+    conference_id = response.json()["data"]["id"]
+    assert api.post(f"/api/conferences/{conference_id}/actions/join", json={"call_control_id": guest},
+                    headers=headers).status_code == 200
+    api.close()
+    moderator = logged_in_page(browser, server)
+    moderator.goto(f"{server.url}/conferences/{conference_id}/")
+    observer = logged_in_page(browser, server, "observer")
+    observer.goto(f"{server.url}/conferences/{conference_id}/")
+    row(moderator, guest).locator(".badge", has_text="joined").wait_for(timeout=TIMEOUT * 2)
+
+    # Keyboard only: the row's "More" button, ArrowDown opens its menu on the first item, Enter opens the dialog.
+    row(moderator, guest).get_by_role("button", name="More actions for +15550122").focus()
+    moderator.keyboard.press("ArrowDown")
+    assert moderator.evaluate("document.activeElement.textContent") == "Name this caller…"
+    moderator.keyboard.press("Enter")
+    moderator.locator("#f-name").wait_for(timeout=TIMEOUT)
+    moderator.keyboard.type("Grace Hopper")
+    moderator.keyboard.press("Enter")
+    for page in (moderator, observer):
+        row(page, guest).locator(".name", has_text="Grace Hopper").wait_for(timeout=TIMEOUT)
+        assert row(page, guest).locator(".number").inner_text() == "+15550122"
+    observer.locator("#timeline li", has_text="moderator named +15550122 “Grace Hopper”").wait_for(timeout=TIMEOUT)
+    # The dialog opens with the name it has, to change or clear it.
+    row(moderator, guest).get_by_role("button", name="More actions for Grace Hopper").click()
+    moderator.get_by_role("menuitem", name="Name this caller…").click()
+    assert moderator.locator("#f-name").input_value() == "Grace Hopper"
+    moderator.screenshot(path=str(ARTIFACTS / "name-caller.png"), full_page=True)
+    moderator.get_by_role("button", name="Cancel").click()
+    for page in (moderator, observer):
+        page.context.close()

@@ -239,6 +239,7 @@ DIALOGS = {
     "record_start": ("live", lambda p, c: p.get_by_role("button", name="● Record…").click()),
     "hold": ("live", lambda p, c: row(p, c).get_by_role("button", name="Hold…").click()),
     "update": ("live", lambda p, c: row(p, c).get_by_role("button", name="Role…").click()),
+    "name": ("live", lambda p, c: (open_more(p, c), p.locator("#row-menu [data-action=name]").click())),
     "play": ("live", lambda p, c: (open_more(p, c), p.locator("#row-menu [data-action=play]").click())),
     "speak": ("live", lambda p, c: (open_more(p, c), p.locator("#row-menu [data-action=speak]").click())),
     "send_dtmf": ("live", lambda p, c: (open_more(p, c), p.locator("#row-menu [data-action=send_dtmf]").click())),
@@ -371,15 +372,15 @@ def test_the_row_menu_follows_the_menu_button_pattern_and_closes_when_its_row_ch
     menu.wait_for(state="visible")
     assert opener.get_attribute("aria-expanded") == "true"
     focused = lambda: page.evaluate("() => document.activeElement.textContent")  # noqa: E731
-    assert focused() == "Play audio…"
+    assert focused() == "Name this caller…"
     page.keyboard.press("ArrowUp")
     assert focused() == "Remove from conference…"
     page.keyboard.press("Home")
-    assert focused() == "Play audio…"
+    assert focused() == "Name this caller…"
     page.keyboard.press("End")
     assert focused() == "Remove from conference…"
     page.keyboard.press("ArrowDown")
-    assert focused() == "Play audio…"
+    assert focused() == "Name this caller…"
     box = menu.bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= SIZES["phone"][0] and box["width"] < 300, box
     page.keyboard.press("Escape")

@@ -5,6 +5,7 @@ POST /api/conferences/<id>/actions/<action>   (join, leave, end, hold, unhold, m
 POST /api/conferences/<id>/resync             reconcile from Telnyx's lists
 POST /api/conferences                         create a conference from a call
 POST /api/calls/<call_control_id>/actions/<enqueue|leave_queue|hangup>
+POST /api/calls/<call_control_id>/name         name the caller's number (not a Telnyx command)
 Answers 200 ``{"data": ...}`` or the one error shape of `moderator.api.errors`.
 """
 
@@ -47,6 +48,10 @@ def answer(run) -> JsonResponse:
         return invalid(exc)
     except actions.UnknownConference as exc:
         return error(404, "conference not found", f"no conference with id {exc}")
+    except actions.UnknownCall as exc:
+        return error(404, "call not found", f"no call with call_control_id {exc}")
+    except actions.NoNumber:
+        return error(409, "no number", "the call has no caller number to name")
     except TelnyxFailure as failure:
         return telnyx_failure(failure)
 
@@ -87,3 +92,11 @@ def resync(request: HttpRequest, telnyx_id: str) -> JsonResponse:
     if not possible_id(telnyx_id):
         return _no_such_conference(telnyx_id)
     return answer(lambda: conference_dict(actions.sync_conference(telnyx_id, request.user)))
+
+
+@methods("POST")
+@moderator_required
+def name_caller(request: HttpRequest, call_control_id: str) -> JsonResponse:
+    if not possible_id(call_control_id):
+        return error(404, "call not found", f"no call with call_control_id {call_control_id!r}")
+    return answer(lambda: actions.name_caller(request.user, call_control_id, json_body(request)))

@@ -15,6 +15,7 @@ from django.utils import timezone
 from moderator.api.access import moderator_required
 from moderator.api.errors import error, methods
 from moderator.models import Call, Conference, Participant, Room, WaitingCall
+from moderator.state.serializers import calls_by_control_id
 
 LIMIT = 50  # per group: a dialog's list, not a report
 RECENT = timedelta(hours=2)  # a call parked longer ago than this is most likely forgotten by Telnyx's side too
@@ -34,11 +35,8 @@ def call_choices() -> list[dict[str, Any]]:
         .exclude(Q(call_control_id__in=in_conference) | Q(call_control_id__in=waiting_ids))
         .order_by("-updated_at", "-id")[:LIMIT]
     )
-    numbers = dict(
-        Call.objects.filter(call_control_id__in=[w.call_control_id for w in waiting]).values_list(
-            "call_control_id", "from_number"
-        )
-    )
+    callers = {ccid: call.label for ccid, call in
+               calls_by_control_id([w.call_control_id for w in waiting] + [c.call_control_id for c in parked]).items()}
     left: dict[str, str] = {}
     for call_control_id, name, telnyx_id in (
         Participant.objects.filter(call_control_id__in=[c.call_control_id for c in parked], status=Participant.Status.LEFT)
@@ -49,14 +47,14 @@ def call_choices() -> list[dict[str, Any]]:
     choices = [
         {
             "value": w.call_control_id,
-            "label": f"{numbers.get(w.call_control_id) or 'unknown caller'} · waiting in "
+            "label": f"{callers.get(w.call_control_id) or 'unknown caller'} · waiting in "
             f"{rooms.get(w.queue_name) or w.queue_name}",
             "group": "Waiting",
         }
         for w in waiting
     ]
     for call in parked:
-        caller = call.from_number or "unknown caller"
+        caller = callers.get(call.call_control_id) or "unknown caller"
         if call.call_control_id in left:
             choices.append({"value": call.call_control_id, "label": f"{caller} · left {left[call.call_control_id]}",
                             "group": "Recently left a conference"})

@@ -25,6 +25,7 @@ urlpatterns = [
          name="api-conference-action"),
     path("api/conferences/<path:telnyx_id>/resync", actions.resync, name="api-conference-resync"),
     path("api/calls/<path:call_control_id>/actions/<slug:action>", actions.call_action, name="api-call-action"),
+    path("api/calls/<path:call_control_id>/name", actions.name_caller, name="api-call-name"),
     # Last: the paths above end in /actions/…, /resync.
     path("api/conferences/<path:telnyx_id>", read.conference_detail, name="api-conference-detail"),
     # Anything else under /api/ (an id no path matches: one with a newline) is the API's JSON 404, also with

@@ -16,7 +16,7 @@ from django.db import transaction
 from moderator.control import schemas
 from moderator.control.registry import CALL_ACTIONS, CONFERENCE_ACTIONS, CREATE_CONFERENCE, Action
 from moderator.live import broadcast, timeline
-from moderator.models import Conference, ModeratorAction, OutboxCommand
+from moderator.models import Call, CallerName, Conference, ModeratorAction, OutboxCommand, Participant, RoomNumber
 from moderator.state import rules
 from moderator.state.changes import Changes
 from moderator.telnyx.client import RETRIES_WITH_COMMAND_ID, TelnyxFailure, as_dict, new_command_id, send
@@ -26,6 +26,14 @@ logger = logging.getLogger(__name__)
 
 class UnknownConference(Exception):
     pass
+
+
+class UnknownCall(Exception):
+    pass
+
+
+class NoNumber(Exception):
+    """The call has no caller number to name (an anonymous or not yet reported caller)."""
 
 
 def _targets(params: dict[str, Any]) -> list[str]:
@@ -226,3 +234,43 @@ def sync_conference(conference_id: str, user=None) -> Conference:
         broadcast.publish_on_commit(changes)
     conference.refresh_from_db()
     return conference
+
+
+def name_caller(user, call_control_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A moderator names the caller of a call: kept for the number in the room it called (for calls to no room's
+    number: outside rooms), shown at once on every live row of a call from that number, and next time it calls.
+    An empty name forgets it. Audited like a command, on the timeline of the conference the call is in."""
+    name = schemas.CallerName.model_validate(body).name
+    call = Call.objects.filter(call_control_id=call_control_id).first()
+    if call is None:
+        raise UnknownCall(call_control_id)
+    if not call.from_number:
+        raise NoNumber(call_control_id)
+    room_id = RoomNumber.objects.filter(number=call.to_number).values_list("room_id", flat=True).first()
+    leg = (
+        Participant.objects.filter(call_control_id=call_control_id)
+        .exclude(conference__status=Conference.Status.COMPLETED)
+        .select_related("conference")
+        .order_by("-id")
+        .first()
+    )
+    conference = leg.conference if leg else None
+    with transaction.atomic():
+        if name:
+            CallerName.objects.update_or_create(
+                room_id=room_id, number=call.from_number,
+                defaults={"name": name, "named_by": user if getattr(user, "is_authenticated", False) else None},
+            )
+        else:
+            CallerName.objects.filter(room_id=room_id, number=call.from_number).delete()
+        audit = ModeratorAction.objects.create(
+            user=user if getattr(user, "is_authenticated", False) else None,
+            action="name",
+            conference=conference,
+            conference_telnyx_id=conference.telnyx_id if conference else "",
+            call_control_ids=[call_control_id],
+            parameters={"name": name, "number": call.from_number},
+            outcome=ModeratorAction.Outcome.OK,
+        )
+        broadcast.publish_on_commit(_audited(conference, audit, rules.caller_named(call.from_number)))
+    return {"call_control_id": call_control_id, "number": call.from_number, "name": name}

@@ -160,7 +160,8 @@ CREATE_CONFERENCE = Action("create_conference", "call", schemas.CreateConference
 class PageVerb:
     """A button of the page that is not one action of one target: what it posts, and what it asks for."""
 
-    api: str  # "conference:<action>", "call:<action>", "create" (POST /api/conferences) or "resync"
+    # "conference:<action>", "call:<action>", "create" (POST /api/conferences), "resync" or "name" (of a caller)
+    api: str
     form: Form | None = None
 
 
@@ -172,6 +173,9 @@ PAGE_VERBS: dict[str, PageVerb] = {
     "create_conference": PageVerb("create", Form("Start a new conference with this caller",
                                                  (Field("name", "Conference name", required=True),))),
     "resync": PageVerb("resync"),
+    "name": PageVerb("name", Form("Name this caller", (Field(
+        "name", "Name", hint="Shown instead of the number, now and whenever this number calls this room again. "
+        "Leave empty to forget the name."),))),
 }
 
 
@@ -195,7 +199,7 @@ def constraints(schema: type[BaseModel] | None, field: Field) -> dict[str, Any]:
 
 
 # The body a verb posts, for its dialog's constraints.
-VERB_SCHEMAS: dict[str, type[BaseModel]] = {"create": schemas.CreateConference}
+VERB_SCHEMAS: dict[str, type[BaseModel]] = {"create": schemas.CreateConference, "name": schemas.CallerName}
 
 
 @cache  # declared once, the same for every page: built (schemas walked) once per process

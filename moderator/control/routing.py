@@ -346,7 +346,14 @@ def _place(command: OutboxCommand) -> Outcome:
     except TelnyxFailure as failure:
         return _placing_failed(call, room, failure)
     verb = "started the conference" if created else "in the conference"
-    record(call_control_id, note=f"{who}: {verb} of {room.name}", error="")
+    error = ""
+    if created and room.mute_on_entry and not moderator:
+        # Creating a conference takes no `mute` (joining does): its first caller is muted right after.
+        try:
+            actions.run_conference_action(None, conference.telnyx_id, "mute", {"call_control_ids": [call_control_id]})
+        except TelnyxFailure as failure:
+            error = _failure("mute the caller on entry", failure)
+    record(call_control_id, note=f"{who}: {verb} of {room.name}", error=error)
     return SENT
 
 
@@ -432,6 +439,8 @@ def _join(room: Room, conference: Conference, call_control_id: str, moderator: b
     body: dict[str, Any] = {"call_control_id": call_control_id}
     if moderator and room.start_on_moderator:
         body["start_conference_on_enter"] = True
+    if room.mute_on_entry and not moderator:
+        body["mute"] = True  # the join's acceptance shows the row muted from the first moment
     actions.run_conference_action(
         None, conference.telnyx_id, "join", body, command_id=command_id("join", call_control_id)
     )

@@ -254,6 +254,12 @@ class CallCommand(Body):
     client_state: ClientState | None = None
 
 
+class CallerName(Body):
+    """POST /api/calls/<id>/name: what to call the caller's number by (empty: forget the name)."""
+
+    name: Annotated[str, Field(max_length=128)]
+
+
 def first_error(error: ValidationError) -> tuple[str, str]:
     """The first problem as (field, sentence), like healthchecks' `format_first_error`."""
     first = error.errors()[0]

@@ -75,7 +75,7 @@ def build_messages(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
                 legs.append(leg)
     timeline_legs = {note.call_control_id for note in changes.timeline if note.call_control_id}
     calls = calls_by_control_id({p.call_control_id for p in legs} | timeline_legs)
-    callers = {ccid: call.from_number for ccid, call in calls.items() if call.from_number}
+    callers = {ccid: call.label for ccid, call in calls.items() if call.label}
 
     # Everything the summaries and cards need, for all of the batch's conferences at once.
     active = fragments.active_counts(list(conferences.values()))

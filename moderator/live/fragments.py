@@ -29,7 +29,8 @@ RECENTLY_ENDED = 10
 
 def display_rows(participants: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in participants:
-        row["name"] = row["from"] or timeline.leg_name(row["call_control_id"], {})
+        row["number"] = row["from"] if row["name"] else ""  # said beside the name
+        row["name"] = row["name"] or row["from"] or timeline.leg_name(row["call_control_id"], {})
     return participants
 
 

@@ -63,6 +63,7 @@ ACTION_WORDING = {
     "leave_queue": "took {targets} out of the queue",
     "hangup": "hung up on {targets}",
     "answer": "answered {targets}",
+    "name": "named {number} “{name}”",
 }
 # A failed attempt reads in the infinitive: "could not mute …", not "could not muted …".
 INFINITIVES = {
@@ -110,8 +111,8 @@ def leg_name(call_control_id: str, callers: dict[str, str]) -> str:
 
 
 def callers_of(call_control_ids) -> dict[str, str]:
-    """The caller's number of each leg that has one (what the page names a leg by)."""
-    return {ccid: call.from_number for ccid, call in calls_by_control_id(call_control_ids).items() if call.from_number}
+    """The caller's name or number of each leg that has one (what the page names a leg by)."""
+    return {ccid: call.label for ccid, call in calls_by_control_id(call_control_ids).items() if call.label}
 
 
 def event_entry(note: TimelineNote, callers: dict[str, str]) -> dict[str, Any]:
@@ -142,9 +143,12 @@ def action_text(action: str, parameters: dict[str, Any], call_control_ids: list[
         wording = "could not " + INFINITIVES.get(action, fallback)
     elif action == "update":
         wording = ROLE_WORDING.get(parameters.get("supervisor_role", "none"), "changed the role of {targets}")
+    elif action == "name" and not parameters.get("name"):
+        wording = "forgot the name of {number}"
     else:
         wording = ACTION_WORDING.get(action, fallback)
-    text = wording.format(targets=targets, digits=str(parameters.get("digits", "")))
+    text = wording.format(targets=targets, digits=str(parameters.get("digits", "")),
+                          number=str(parameters.get("number", "")), name=str(parameters.get("name", "")))
     whisper_to = [c for c in parameters.get("whisper_call_control_ids") or [] if isinstance(c, str)]
     if action == "update" and not failed and parameters.get("supervisor_role") == "whisper" and whisper_to:
         text += f" to {_names(whisper_to, callers)}"

@@ -1,7 +1,7 @@
 """The simulator's HTTP side: Telnyx's API under /v2/, the phone side and test controls under /sim/.
 
 /sim/ endpoints (JSON):
-- ``POST /sim/calls {"from", "to"}`` → 201, an answered call (call.initiated + call.answered sent);
+- ``POST /sim/calls {"from", "to", "caller_id_name"?}`` → 201, an answered call (call.initiated + call.answered sent);
 - ``POST /sim/calls/inbound {"from", "to"}`` → 201, a ringing call: call.initiated is sent and the call
   waits for ``/v2/calls/<id>/actions/answer`` (then call.answered) or hangs up after the ring timeout;
 - ``POST /sim/calls/<call_control_id>/hangup`` and ``/talk`` (the leg takes the floor);
@@ -357,7 +357,10 @@ def _new_call(answer: bool) -> Handler:
         body = await sim_body(request)
         if not body.get("from") or not body.get("to"):
             return web.json_response({"error": "from and to are required"}, status=400)
-        call = request.app[STATE].new_call(str(body["from"]), str(body["to"]), answer=answer)
+        name = body.get("caller_id_name") or ""
+        if not isinstance(name, str):
+            return web.json_response({"error": "caller_id_name must be a string"}, status=400)
+        call = request.app[STATE].new_call(str(body["from"]), str(body["to"]), answer=answer, caller_id_name=name)
         return web.json_response({**call.ids(), "state": call.state}, status=201)
 
     return handle

@@ -388,7 +388,8 @@ class TelnyxState:
     # --- phone side ---------------------------------------------------------------------------
 
     def new_call(
-        self, from_number: str, to_number: str, *, direction: str = "incoming", answer: bool = True
+        self, from_number: str, to_number: str, *, direction: str = "incoming", answer: bool = True,
+        caller_id_name: str = "",
     ) -> SimCall:
         call = SimCall(
             call_control_id=f"v3:{uuid.uuid4().hex}",
@@ -405,6 +406,8 @@ class TelnyxState:
                 **call.event_ids(),
                 "from": from_number,
                 "to": to_number,
+                # Telnyx sends the caller's number when the network gives it no name.
+                "caller_id_name": caller_id_name or from_number,
                 "direction": direction,
                 "state": "parked",
                 "start_time": iso(call.started_at),

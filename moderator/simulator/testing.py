@@ -41,8 +41,9 @@ class SimulatorHandle:
     def call(self, from_number: str = "+15550001", to_number: str = "+15550100") -> dict[str, Any]:
         return self.request("POST", "/sim/calls", {"from": from_number, "to": to_number})
 
-    def inbound(self, from_number: str, to_number: str) -> dict[str, Any]:
-        return self.request("POST", "/sim/calls/inbound", {"from": from_number, "to": to_number})
+    def inbound(self, from_number: str, to_number: str, caller_id_name: str = "") -> dict[str, Any]:
+        body = {"from": from_number, "to": to_number, **({"caller_id_name": caller_id_name} if caller_id_name else {})}
+        return self.request("POST", "/sim/calls/inbound", body)
 
     def hangup(self, call_control_id: str) -> Any:
         return self.request("POST", f"/sim/calls/{call_control_id}/hangup", {})

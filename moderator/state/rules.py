@@ -329,6 +329,7 @@ _CALL_FIELDS = (
     ("from_number", "from"),
     ("to_number", "to"),
     ("direction", "direction"),
+    ("caller_name", "caller_id_name"),
 )
 
 
@@ -470,10 +471,19 @@ def bump_versions(changes: Changes) -> None:
 Accepted = Callable[[Conference, dict[str, Any], Changes], None]
 
 
-def _legs_named(conference: Conference, params: dict[str, Any]):
-    """The legs a command addressed: its `call_control_ids`, or everyone still in the conference."""
+def _legs_named(conference: Conference, params: dict[str, Any]) -> list[Participant]:
+    """The legs a command addressed: its `call_control_ids`, or everyone still in the conference. A named leg the
+    dashboard has not seen join yet (its webhook is on its way) is in the conference, since Telnyx accepted a
+    command for it: it gets its row now, so that what the command changed shows from the first moment."""
     legs = conference.participants.select_for_update().exclude(status=Participant.Status.LEFT)
-    return legs.filter(call_control_id__in=params["call_control_ids"]) if params.get("call_control_ids") else legs
+    if not params.get("call_control_ids"):
+        return list(legs)
+    named = set(params["call_control_ids"])
+    found = list(legs.filter(call_control_id__in=named))
+    seen = set(conference.participants.filter(call_control_id__in=named).values_list("call_control_id", flat=True))
+    for call_control_id in sorted(named - seen):
+        found.append(Participant.objects.get_or_create(conference=conference, call_control_id=call_control_id)[0])
+    return found
 
 
 def legs_flag(field_name: str, value: bool) -> Accepted:
@@ -491,8 +501,7 @@ def legs_flag(field_name: str, value: bool) -> Accepted:
 
 def supervisor_role(conference: Conference, params: dict[str, Any], changes: Changes) -> None:
     """update: the leg's supervisor role and whom it whispers to."""
-    leg = conference.participants.select_for_update().filter(call_control_id=params["call_control_id"]).first()
-    if leg is not None:
+    for leg in _legs_named(conference, {"call_control_ids": [params["call_control_id"]]}):
         leg.supervisor_role = params["supervisor_role"]
         leg.whisper_call_control_ids = params.get("whisper_call_control_ids") or []
         leg.save(update_fields=["supervisor_role", "whisper_call_control_ids", "updated_at"])
@@ -523,6 +532,18 @@ def joined_with_options(conference: Conference, params: dict[str, Any], changes:
     leg.whisper_call_control_ids = params.get("whisper_call_control_ids") or []
     leg.save()
     changes.participant(conference.telnyx_id, leg.call_control_id)
+
+
+def caller_named(number: str) -> Changes:
+    """A moderator named (or un-named) a number: every live leg of a call from it is shown again."""
+    changes = Changes()
+    legs = Participant.objects.filter(
+        call_control_id__in=Call.objects.filter(from_number=number).values("call_control_id"),
+        conference__status__in=[Conference.Status.INIT, Conference.Status.IN_PROGRESS],
+    ).values_list("conference__telnyx_id", "call_control_id")
+    for telnyx_id, call_control_id in legs:
+        changes.participant(telnyx_id, call_control_id)
+    return changes
 
 
 def apply_accepted(conference: Conference, accepted: Accepted, params: dict[str, Any]) -> Changes:

@@ -253,6 +253,12 @@ function settle(outcome, value) {
 if (dialog) {
   dialogForm.noValidate = true; // validate() shows the browser's verdict inline
   fieldsBox.addEventListener("change", () => currentForm && applyConditions(currentForm));
+  // Enter in a field sends, as in any form: the browser's implicit submission would press the first button, Cancel.
+  fieldsBox.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" || event.isComposing || !event.target.matches("input:not([type=checkbox])")) return;
+    event.preventDefault();
+    dialogForm.requestSubmit(document.getElementById("action-submit"));
+  });
   fieldsBox.addEventListener("input", (event) => {
     if (event.target.getAttribute("aria-invalid") !== "true" || !event.target.checkValidity()) return;
     event.target.removeAttribute("aria-invalid");
@@ -318,6 +324,8 @@ function send(spec, button, values, body) {
       });
     case "create":
       return post("/api/conferences", { ...values, call_control_id: callControlId });
+    case "name":
+      return post(`/api/calls/${id(callControlId)}/name`, { name: values.name || "" });
     case "call":
       return post(`/api/calls/${id(callControlId)}/actions/${api}`, values);
     default: {
@@ -339,6 +347,7 @@ async function perform(button) {
     if (legs) body.call_control_ids = legs;
   }
   const preset = button.dataset.action === "update" ? { supervisor_role: button.dataset.role || "none" } : {};
+  if (button.dataset.action === "name") preset.name = live.rowOf(button.dataset.callControlId)?.dataset.name || "";
   // A caller in a room's waiting room is admitted into that room's conference unless the moderator picks another.
   if (button.dataset.conferenceId) preset.conference = button.dataset.conferenceId;
   if (!spec.form) return send(spec, button, {}, body);

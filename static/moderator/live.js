@@ -21,6 +21,9 @@ export const live = {
   joinedRows() {
     return [...document.querySelectorAll('#participants tr.leg:not([data-status="left"])')];
   },
+  rowOf(callControlId) {
+    return [...document.querySelectorAll("#participants tr.leg")].find((row) => row.dataset.callControlId === callControlId);
+  },
   myCallControlIds() {
     if (!this.myPhone) return [];
     return this.joinedRows().filter((row) => row.dataset.from === this.myPhone).map((row) => row.dataset.callControlId);

@@ -45,6 +45,9 @@ class Command(BaseCommand):
         add.add_argument(
             "--end-on-moderator-exit", action="store_true", help="end when the last moderator leaves"
         )
+        add.add_argument(
+            "--mute-on-entry", action="store_true", help="everyone but moderators joins muted (listen-only)"
+        )
         sub.add_parser("list", help="list rooms with their numbers")
         remove = sub.add_parser("remove", help="delete a room and free its numbers")
         remove.add_argument("name")
@@ -67,6 +70,7 @@ class Command(BaseCommand):
         room.record_automatically = room.record_automatically or options["record"]
         room.start_on_moderator = room.start_on_moderator or options["start_on_moderator"]
         room.end_on_last_moderator_exit = room.end_on_last_moderator_exit or options["end_on_moderator_exit"]
+        room.mute_on_entry = room.mute_on_entry or options["mute_on_entry"]
         for field, option in (
             ("beep_enabled", "beep"),
             ("hold_audio_url", "hold_audio_url"),
@@ -104,6 +108,8 @@ class Command(BaseCommand):
             "moderators " + (", ".join(room.moderator_numbers) or "none"),
             "waiting room " + ("on" if room.waiting_room else "off"),
         ]
+        if room.mute_on_entry:
+            parts.append("callers join muted")
         if room.is_default:
             parts.append("default room")
         return "; ".join(parts)
