@@ -23,6 +23,7 @@ HOST, GUEST, THIRD = "+15550111", "+15550112", "+15550113"
 PARKED = "+15550177"
 DIALED = "+15550999"  # a number no room claims: the calls stay for the test to place
 CROWD = 40
+HALL = 1000
 
 
 def seed(server: LiveServer) -> None:
@@ -42,6 +43,12 @@ for i in range({CROWD}):
     Call.objects.create(call_control_id=f'v3:crowd-{{i}}', from_number=f'+1555060{{i:04d}}', to_number='+15550100')
     Participant.objects.create(conference=crowd, call_control_id=f'v3:crowd-{{i}}', status='joined', joined_at=now,
                                muted=i % 3 == 0, on_hold=i % 7 == 0, supervisor_role='whisper' if i == 5 else 'none')
+hall = Conference.objects.create(telnyx_id='hall-1', name='Town hall of {HALL}', status='in_progress', created_at=now)
+Call.objects.bulk_create([Call(call_control_id=f'v3:hall-{{i}}', from_number=f'+1555070{{i:04d}}', to_number='+15550100',
+                               caller_name='Ada Lovelace' if i == 321 else '') for i in range({HALL})])
+Participant.objects.bulk_create([Participant(conference=hall, call_control_id=f'v3:hall-{{i}}', joined_at=now,
+                                             status='left' if i % 10 == 9 else 'joined', left_at=now if i % 10 == 9 else None)
+                                 for i in range({HALL})])
 """)
 
 
@@ -504,3 +511,47 @@ def test_an_ended_conference_is_read_only_in_every_open_tab(browser, screens):
         "ended by a moderator" in tabs[0].locator("#conference-summary").inner_text()
     for tab in tabs:
         tab.context.close()
+
+
+def test_a_thousand_people_one_found_by_name_or_number_and_who_left_hidden_across_updates_and_visits(browser, screens):
+    server, api = screens["server"], screens["api"]
+    page = open_page(browser, server)
+    page.goto(f"{server.url}/conferences/hall-1/")
+    settle(page)
+    shown = lambda: page.locator("#participants tr.leg:not(.filtered)").count()  # noqa: E731
+    assert shown() == HALL
+    search = page.get_by_role("searchbox", name="Find a participant by name or number")
+
+    # What a search costs in this browser, for the note (the machines are shared: measured, not asserted).
+    took = page.evaluate("""() => {
+      const box = document.getElementById('roster-search');
+      const t0 = performance.now();
+      box.value = 'ada'; box.dispatchEvent(new Event('input'));
+      return performance.now() - t0; }""")
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "roster-search.json").write_text(json.dumps({"rows": HALL, "search_ms": took}))
+    assert shown() == 1 and row(page, "v3:hall-321").locator(".name").inner_text() == "Ada Lovelace"
+    assert page.locator("#roster-status").inner_text() == "1 of 1000 match “ada”"
+    search.fill("+15550700123")
+    assert shown() == 1 and row(page, "v3:hall-123").is_visible()
+    # "Select everyone" takes what the search shows, nobody unseen.
+    page.locator("#select-all").check()
+    assert page.locator("#participants .leg-select:checked").count() == 1
+    search.press("Escape")
+    assert search.input_value() == "" and shown() == HALL
+    assert page.locator("#participants .leg-select:checked").count() == 1  # the choice made stays made
+    page.locator("#select-all").uncheck()
+
+    # Who left, hidden, with a count instead; it stays hidden when its row is re-rendered, and on the next visit.
+    page.get_by_label("Hide who left").check()
+    assert shown() == HALL - HALL // 10
+    assert page.locator("#roster-status").inner_text() == f"{HALL // 10} who left hidden"
+    page.screenshot(path=str(SCREENS / "crowd-search-desktop.png"))
+    assert api.post("/api/calls/v3:hall-9/name", json={"name": "Gone Soon"}).status_code == 200
+    page.wait_for_function("() => document.querySelector('#participants tr[data-call-control-id=\"v3:hall-9\"] .name')"
+                           ".textContent === 'Gone Soon'")
+    assert "filtered" in row(page, "v3:hall-9").get_attribute("class") and shown() == HALL - HALL // 10
+    page.reload()
+    settle(page)
+    assert page.get_by_label("Hide who left").is_checked() and shown() == HALL - HALL // 10
+    page.context.close()

@@ -180,6 +180,31 @@ async def test_when_a_conference_ends_every_row_loses_its_controls_even_the_legs
     await communicator.disconnect()
 
 
+async def test_a_crowd_comes_in_parts_and_a_change_to_most_of_it_asks_for_a_snapshot(user):
+    """A 600-leg roster is 0.8 MB of rows: in one message it would pass Daphne's 1 MiB limit at 800 legs."""
+    from moderator.live.fragments import ROWS_PER_MESSAGE
+    from moderator.models import Participant
+
+    await webhook(event("conference.created", {**leg("host"), **CONF}, at(1), occurred_in_payload=True))
+    conference = await database_sync_to_async(Conference.objects.get)(telnyx_id="conf-ws")
+    await database_sync_to_async(Participant.objects.bulk_create)(
+        [Participant(conference=conference, call_control_id=f"v3:crowd-{i}", status="joined") for i in range(600)])
+    communicator = await connect("/ws/conferences/conf-ws/", user)
+    assert (await communicator.connect())[0]
+    snapshot = await snapshot_of(communicator)
+    assert snapshot["parts"] == 3 and snapshot["rows"].count('<tr class="leg') == ROWS_PER_MESSAGE
+    parts = [await communicator.receive_json_from(timeout=5) for _ in range(2)]
+    assert [(p["type"], p["version"]) for p in parts] == [("rows", snapshot["version"])] * 2
+    ids = [f"v3:crowd-{i}" for i in range(600)]
+    shown = snapshot["rows"] + "".join(p["html"] for p in parts)
+    assert all(f'data-call-control-id="{ccid}"' in shown for ccid in ids)
+
+    await webhook(event("conference.ended", {**leg("host"), **CONF}, at(5)))  # every row loses its controls
+    update = await next_of_type(communicator, "update")
+    assert update["refresh"] is True and update["rows"] == {}
+    await communicator.disconnect()
+
+
 async def test_an_update_lost_after_its_commit_shows_as_a_gap_to_the_pages(user):
     """A worker that dies between the applier's commit and the broadcast: the next update's versions start
     past the page's, so the page asks for a snapshot instead of missing the change for good."""

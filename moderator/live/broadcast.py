@@ -85,7 +85,12 @@ def build_messages(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
     for telnyx_id, conference in conferences.items():
         changed = [p for p in legs if p.conference_id == conference.pk]
 
-        def rows(can_moderate: bool, changed=changed, conference=conference) -> dict[str, str]:
+        # Past a snapshot's part, the pages take a snapshot instead (in parts) of one message of every row.
+        refresh = len(changed) > fragments.ROWS_PER_MESSAGE
+
+        def rows(can_moderate: bool, changed=changed, conference=conference, refresh=refresh) -> dict[str, str]:
+            if refresh:
+                return {}
             return {p.call_control_id: fragments.participant_row(p, conference, calls, can_moderate) for p in changed}
 
         notes = [n for n in changes.timeline if n.conference_id == telnyx_id]
@@ -99,8 +104,10 @@ def build_messages(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
             "rows": rows(True),
             "timeline": fragments.render("timeline.html", {"entries": timeline.entries(notes, callers)}) if notes else "",
             "announce": timeline.announcements(notes, callers),
+            **({"refresh": True} if refresh else {}),
         }
-        out.append((conference_group(telnyx_id), message(update, {**update, "rows": rows(False)} if changed else None)))
+        out.append((conference_group(telnyx_id),
+                    message(update, {**update, "rows": rows(False)} if changed and not refresh else None)))
         out.append((BOARD_GROUP, message({
             "type": "conference",
             "conference_id": telnyx_id,

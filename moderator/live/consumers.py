@@ -112,7 +112,13 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def send_snapshot(self) -> None:
         snapshot = await database_sync_to_async(self.snapshot)()
-        await self.send(text_data=json.dumps({"type": "snapshot", **snapshot}, separators=(",", ":")))
+        more_rows = snapshot.pop("more_rows", [])
+        await self.send(text_data=json.dumps({"type": "snapshot", **snapshot, "parts": 1 + len(more_rows)},
+                                             separators=(",", ":")))
+        # The rest of a long roster, before anything else this consumer sends (it handles one message at a time).
+        for html in more_rows:
+            await self.send(text_data=json.dumps({"type": "rows", "version": snapshot["version"], "html": html},
+                                                 separators=(",", ":")))
 
     async def resolve(self) -> bool:
         return True
@@ -148,7 +154,7 @@ class ConferenceConsumer(LiveConsumer):
         return {
             "version": conference.version,
             "viewers": self.viewers(),
-            **fragments.conference_parts(conference, self.can_moderate),
+            **fragments.conference_parts(conference, self.can_moderate, fragments.ROWS_PER_MESSAGE),
         }
 
     def viewers(self) -> list[str]:

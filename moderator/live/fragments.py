@@ -25,6 +25,10 @@ from moderator.state.serializers import (
 )
 
 RECENTLY_ENDED = 10
+# Rows per websocket message. A 1,000-leg view in one message is 1.3 MB: past Daphne's 1 MiB message limit, and a
+# long stall for the socket's other messages under any server. A snapshot comes in parts of this many rows; an
+# update that changed more asks the page to take a snapshot instead.
+ROWS_PER_MESSAGE = 250
 
 
 def display_rows(participants: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -110,14 +114,20 @@ def summary(
     return render("summary.html", {"conference": data})
 
 
-def conference_parts(conference: Conference, can_moderate: bool) -> dict[str, Any]:
+def conference_parts(conference: Conference, can_moderate: bool, rows_per_part: int = 0) -> dict[str, Any]:
     """Everything the live view shows, as fragments: for a page's first load and a (re)connecting page's
-    snapshot. Observers get no controls: they may watch, not act; nor does anyone once the conference ended."""
+    snapshot. Observers get no controls: they may watch, not act; nor does anyone once the conference ended.
+    With `rows_per_part`, "rows" holds the first that many rows and "more_rows" the rest, in parts as long."""
     context = conference_context(conference)
+    participants = context["participants"]
+    moderate = can_moderate and conference.is_live
+    size = rows_per_part or max(len(participants), 1)
+    parts = [participants[i:i + size] for i in range(0, len(participants), size)] or [[]]
+    rows = [render("rows.html", {"participants": part, "can_moderate": moderate}) for part in parts]
     return {
         "summary": render("summary.html", context),
-        "rows": render("rows.html", {"participants": context["participants"],
-                                     "can_moderate": can_moderate and conference.is_live}),
+        "rows": rows[0],
+        **({"more_rows": rows[1:]} if rows_per_part else {}),
         "timeline": render("timeline.html", {"entries": timeline.history(conference)}),
     }
 

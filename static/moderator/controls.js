@@ -491,7 +491,10 @@ document.addEventListener("click", async (event) => {
 });
 
 document.getElementById("select-all")?.addEventListener("change", (event) => {
-  for (const box of document.querySelectorAll("#participants .leg-select:not(:disabled)")) box.checked = event.target.checked;
+  // Everyone shown: a search narrows "everyone" to what it found.
+  for (const box of document.querySelectorAll("#participants tr.leg:not(.filtered) .leg-select:not(:disabled)")) {
+    box.checked = event.target.checked;
+  }
   refreshAvailability();
 });
 document.getElementById("participants")?.addEventListener("change", (event) => {

@@ -94,6 +94,17 @@ function applyConferenceSnapshot(message) {
   readOnlyIfEnded();
 }
 
+// The rest of a long roster's snapshot (it comes in parts): appended, before any update is handled.
+function appendRows(message) {
+  if (message.version !== live.version) return;
+  const rows = document.createElement("tbody");
+  rows.innerHTML = message.html;
+  document.getElementById("participants").append(...rows.children);
+  markMe();
+  document.dispatchEvent(new CustomEvent("row-replaced", { detail: { callControlId: "*" } }));
+  readOnlyIfEnded();
+}
+
 function applyConferenceUpdate(message) {
   if (message.version <= live.version) return; // the snapshot already had it
   // An update covers the versions since..version (several of the server's batches); one further ahead means
@@ -104,6 +115,8 @@ function applyConferenceUpdate(message) {
   }
   live.version = message.version;
   document.getElementById("conference-summary").innerHTML = message.summary;
+  // Most of a crowd changed at once (the conference ended, a resync): a snapshot, in parts, is cheaper.
+  if (message.refresh) live.resync();
   for (const [callControlId, html] of Object.entries(message.rows)) replaceRow(callControlId, html);
   readOnlyIfEnded();
   if (message.timeline) prependEntries(message.timeline);
@@ -179,6 +192,9 @@ function handle(message) {
       break;
     case "update":
       applyConferenceUpdate(message);
+      break;
+    case "rows":
+      appendRows(message);
       break;
     case "conference":
       applyBoardConference(message);
