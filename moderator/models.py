@@ -121,6 +121,12 @@ class Participant(models.Model):
 
     talk_seconds = models.FloatField(default=0.0, help_text="Time holding the floor, closed spans only.")
 
+    # A raised hand: the caller pressed *1 (the call's keys, `Call.dtmf_digits`), and *1 again to lower it.
+    hand_raised_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    hand_lowered_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a moderator last lowered it (unmuted, or lowered): earlier presses count no more."
+    )
+
     playing = models.BooleanField(default=False)
     playback_media = models.CharField(max_length=1024, blank=True)
     playback_at = models.DateTimeField(null=True, blank=True)
@@ -187,6 +193,9 @@ class Call(models.Model):
     answered_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     hangup_cause = models.CharField(max_length=64, blank=True)
+    # The keys the caller pressed recently (call.dtmf.received, one webhook per digit, in any order), with their
+    # times: what a raised hand is read from, whatever order they came in.
+    dtmf_digits = models.JSONField(default=list, blank=True, help_text="Recent keys: [[ISO time, digit], …].")
     # What the product did with the call, and what went wrong (dial-in routing).
     routing_note = models.CharField(max_length=255, blank=True)
     routing_error = models.TextField(blank=True)

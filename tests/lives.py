@@ -28,7 +28,20 @@ def _queue_life() -> list[dict]:
         ),
         event("call.hangup", {**leg("q2"), "hangup_cause": "normal_clearing"}, at(4.0)),
         event("conference.participant.joined", {**leg("q1"), "conference_id": "conf-c"}, at(3.8)),
+        # The caller raises a hand (*1), lowers it (*1), raises it again; it goes down with the hang-up.
+        *(event("call.dtmf.received", {**leg("q1"), "digit": digit}, at(seconds))
+          for digit, seconds in (("*", 4.1), ("1", 4.2), ("*", 4.4), ("1", 4.5), ("*", 4.8), ("1", 4.9))),
         event("call.hangup", {**leg("q1"), "hangup_cause": "normal_clearing"}, at(5.5)),
+    ]
+
+
+def hand_life() -> list[dict]:
+    """A caller who raises a hand and keeps it up in a live conference (keys may come before the joined)."""
+    conf = {"conference_id": "conf-c"}
+    return [
+        event("conference.participant.joined", {**leg("hand"), **conf}, at(6.0)),
+        *(event("call.dtmf.received", {**leg("hand"), "digit": digit}, at(seconds))
+          for digit, seconds in (("5", 5.9), ("*", 6.1), ("1", 6.2), ("1", 6.3))),
     ]
 
 
@@ -36,6 +49,7 @@ LIVES = (
     conference_life("conf-a", ["alice", "bob", "carol"])
     + conference_life("conf-b", ["dan", "erin"], t0=1.0)
     + _queue_life()
+    + hand_life()
 )
 
 

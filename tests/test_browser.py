@@ -194,3 +194,44 @@ def test_a_moderator_names_a_caller_from_the_row_menu_by_keyboard_and_every_tab_
     moderator.get_by_role("button", name="Cancel").click()
     for page in (moderator, observer):
         page.context.close()
+
+
+def test_a_raised_hand_waits_in_every_tab_until_the_moderator_unmutes_or_lowers_it(browser, sim_stack):
+    sim, server = sim_stack
+    host = sim.call("+15550131", "+15550100")["call_control_id"]
+    guest = sim.call("+15550132", "+15550100")["call_control_id"]
+    api = server.client()
+    headers = {"X-CSRFToken": api.cookies["csrftoken"], "Referer": server.url}
+    response = api.post("/api/conferences", json={"call_control_id": host, "name": "Browser hands"}, headers=headers)
+    conference_id = response.json()["data"]["id"]
+    assert api.post(f"/api/conferences/{conference_id}/actions/join", json={"call_control_id": guest, "mute": True},
+                    headers=headers).status_code == 200
+    api.close()
+    moderator = logged_in_page(browser, server)
+    moderator.goto(f"{server.url}/conferences/{conference_id}/")
+    observer = logged_in_page(browser, server, "observer")
+    observer.goto(f"{server.url}/conferences/{conference_id}/")
+    row(moderator, guest).locator(".badge", has_text="joined").wait_for(timeout=TIMEOUT * 2)
+
+    sim.press(guest, "*1")  # the caller raises a hand on their keypad
+    for page in (moderator, observer):
+        page.locator("#hands .hand-item", has_text="+15550132").wait_for(timeout=TIMEOUT)
+        row(page, guest).locator(".badge", has_text="hand raised").wait_for(timeout=TIMEOUT)
+    assert "+15550132 raised a hand" in observer.locator("#announcer").inner_text()
+    assert observer.locator("#hands button").count() == 0  # observers watch, they do not answer
+    ARTIFACTS.mkdir(exist_ok=True)
+    moderator.screenshot(path=str(ARTIFACTS / "raised-hand.png"))
+
+    moderator.get_by_role("button", name="Unmute next: +15550132").click()
+    for page in (moderator, observer):
+        page.locator("#hands .hand-item").wait_for(state="detached", timeout=TIMEOUT)
+    row(observer, guest).locator(".badge", has_text="muted").wait_for(state="detached", timeout=TIMEOUT)
+    assert next(p for c in sim.sim_state()["conferences"] if c["id"] == conference_id
+                for p in c["participants"] if p["call_control_id"] == guest)["muted"] is False
+
+    sim.press(guest, "*1")
+    moderator.get_by_role("button", name="Lower the hand of +15550132").click()
+    observer.locator("#timeline li", has_text="moderator lowered the hand of +15550132").wait_for(timeout=TIMEOUT)
+    assert observer.locator("#hands .hand-item").count() == 0
+    for page in (moderator, observer):
+        page.context.close()

@@ -84,6 +84,9 @@ def screens(tmp_path_factory):
         live = ok(api.post("/api/conferences", json={"call_control_id": calls[HOST], "name": "Weekly sync"}))["id"]
         for number in (GUEST, THIRD):
             ok(api.post(f"/api/conferences/{live}/actions/join", json={"call_control_id": calls[number]}))
+        sim.press(calls[THIRD], "*1")  # a raised hand: the hands panel is on every screen checked
+        eventually(lambda: any(p["hand_raised_at"] for p in api.get(f"/api/conferences/{live}").json()["participants"]),
+                   "the hand is up")
         ok(api.post(f"/api/conferences/{live}/actions/record_start", json={"format": "mp3"}))
         ok(api.post(f"/api/conferences/{live}/actions/record_stop", json={}))
 

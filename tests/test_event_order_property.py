@@ -53,11 +53,13 @@ def test_the_in_order_state_is_the_expected_one(in_order_state):
         "conf-b": "completed",
         "conf-c": "in_progress",
     }
-    assert all(p["status"] == "left" for p in state["participants"])
+    assert {p["call_control_id"] for p in state["participants"] if p["status"] != "left"} == {"v3:hand"}
     waiting = {w["call_control_id"]: w for w in state["waiting"]}
     assert waiting["v3:q1"]["leave_reason"] == "leave"
     assert waiting["v3:q2"]["leave_reason"] == "hangup"
     q1 = next(p for p in state["participants"] if p["call_control_id"] == "v3:q1")
     assert q1["left_at"].startswith("2026-11-24T09:00:05.5")
+    hands = {p["call_control_id"]: p["hand_raised_at"] for p in state["participants"] if p["conference__telnyx_id"] == "conf-c"}
+    assert hands == {"v3:q1": None, "v3:hand": "2026-11-24T09:00:06.200000+00:00"}  # q1 hung up; the other's is up
     talk = {p["call_control_id"]: p["talk_seconds"] for p in state["participants"] if p["conference__telnyx_id"] == "conf-a"}
     assert talk == {"v3:alice": 1.3, "v3:bob": 0.1, "v3:carol": 0.1}  # alice holds the floor until the end

@@ -224,3 +224,18 @@ def test_the_phone_side_refuses_bad_bodies_with_400_not_500(simulator):
         accepted = sim.post("/sim/faults", json={"path": "/v2/queues", "status": "503", "code": 90001})
         assert accepted.status_code == 201 and accepted.json()["code"] == "90001"
     assert simulator.sim_state()["calls"] == []
+
+
+def test_keys_are_pressed_on_an_answered_call_only_and_must_be_keys(simulator):
+    answered = simulator.call("+15550001", "+15550100")["call_control_id"]
+    ringing = simulator.inbound("+15550002", "+15550100")["call_control_id"]
+    with httpx.Client(base_url=simulator.url, timeout=5) as sim:
+        for digits in ("", "*1x", 5, "1" * 33):
+            answer = sim.post(f"/sim/calls/{answered}/dtmf", json={"digits": digits})
+            assert answer.status_code == 400 and "digits" in answer.json()["error"], digits
+        for content in (NOT_UTF8, b"[1]"):
+            assert sim.post(f"/sim/calls/{answered}/dtmf", content=content).status_code == 400
+        refused = sim.post(f"/sim/calls/{ringing}/dtmf", json={"digits": "*1"})
+        assert refused.status_code == 422 and refused.json()["errors"][0]["detail"] == "The call is not answered."
+        assert sim.post("/sim/calls/v3:nobody/dtmf", json={"digits": "1"}).status_code == 404
+        assert sim.post(f"/sim/calls/{answered}/dtmf", json={"digits": "*1#"}).json() == {"result": "ok"}

@@ -90,8 +90,9 @@ def test_every_event_is_signed_for_the_dashboard_and_shaped_as_the_spec_says(set
         client.conferences.actions.record_start(conference.id, format="mp3")
         client.calls.actions.enqueue(caller, queue_name="support")
         client.calls.actions.leave_queue(caller)
+        sim.press(guest, "*1")  # the caller raises a hand: one call.dtmf.received per key
         sim.wait_for_webhooks()
-        time.sleep(0.5)  # media of 0.1 s ends by itself and reports it
+        time.sleep(0.5)  # media of 0.1 s ends by itself and reports it; the second key comes a keypad's pace later
         sim.wait_for_webhooks()
 
         # Mute, hold and role changes are reported by no webhook, as with Telnyx.
@@ -128,8 +129,11 @@ def test_every_event_is_signed_for_the_dashboard_and_shaped_as_the_spec_says(set
         "conference.participant.playback.started", "conference.participant.playback.ended",
         "conference.speak.started", "conference.speak.ended",
         "conference.participant.speak.started", "conference.participant.speak.ended",
-        "conference.recording.saved",
+        "conference.recording.saved", "call.dtmf.received",
     }, seen
+    keys = [r["data"]["payload"] for r in receiver.attempts_of("call.dtmf.received")]
+    assert [(k["call_control_id"], k["digit"], k["from"]) for k in keys] == [(guest, "*", "+15550002"),
+                                                                           (guest, "1", "+15550002")]
     saved = receiver.attempts_of("conference.recording.saved")[0]["data"]["payload"]
     assert saved["recording_urls"]["mp3"].startswith("http") and saved["conference_id"] == conference.id
 

@@ -6,6 +6,7 @@ POST /api/conferences/<id>/resync             reconcile from Telnyx's lists
 POST /api/conferences                         create a conference from a call
 POST /api/calls/<call_control_id>/actions/<enqueue|leave_queue|hangup>
 POST /api/calls/<call_control_id>/name         name the caller's number (not a Telnyx command)
+POST /api/conferences/<id>/lower_hands        lower raised hands (not a Telnyx command)
 Answers 200 ``{"data": ...}`` or the one error shape of `moderator.api.errors`.
 """
 
@@ -100,3 +101,11 @@ def name_caller(request: HttpRequest, call_control_id: str) -> JsonResponse:
     if not possible_id(call_control_id):
         return error(404, "call not found", f"no call with call_control_id {call_control_id!r}")
     return answer(lambda: actions.name_caller(request.user, call_control_id, json_body(request)))
+
+
+@methods("POST")
+@moderator_required
+def lower_hands(request: HttpRequest, telnyx_id: str) -> JsonResponse:
+    if not possible_id(telnyx_id):
+        return _no_such_conference(telnyx_id)
+    return answer(lambda: actions.lower_hands(request.user, telnyx_id, json_body(request)))

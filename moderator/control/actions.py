@@ -274,3 +274,25 @@ def name_caller(user, call_control_id: str, body: dict[str, Any]) -> dict[str, A
         )
         broadcast.publish_on_commit(_audited(conference, audit, rules.caller_named(call.from_number)))
     return {"call_control_id": call_control_id, "number": call.from_number, "name": name}
+
+
+def lower_hands(user, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A moderator lowers raised hands (the callers stay as they are). Not a Telnyx command: audited, applied,
+    broadcast. Unmuting lowers the hand too (`rules.unmuted`)."""
+    params = schemas.LowerHands.model_validate(body).model_dump(mode="json", exclude_none=True)
+    conference = Conference.objects.filter(telnyx_id=conference_id).first()
+    if conference is None:
+        raise UnknownConference(conference_id)
+    with transaction.atomic():
+        changes = rules.apply_accepted(conference, rules.hands_lowered, params)
+        audit = ModeratorAction.objects.create(
+            user=user if getattr(user, "is_authenticated", False) else None,
+            action="lower_hands",
+            conference=conference,
+            conference_telnyx_id=conference.telnyx_id,
+            call_control_ids=params.get("call_control_ids", []),
+            parameters=params,
+            outcome=ModeratorAction.Outcome.OK,
+        )
+        broadcast.publish_on_commit(_audited(conference, audit, changes))
+    return {"lowered": sorted(ccid for telnyx_id, ccid in changes.participants)}

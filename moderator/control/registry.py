@@ -93,7 +93,7 @@ CONFERENCE_ACTIONS: dict[str, Action] = {
         Action("mute", "conference", schemas.Mute, "mute", False, "mute", targets="legs",
                accepted=rules.legs_flag("muted", True)),
         Action("unmute", "conference", schemas.Mute, "unmute", False, "unmute", targets="legs",
-               accepted=rules.legs_flag("muted", False)),
+               accepted=rules.unmuted),
         Action("play", "conference", schemas.Play, "play", False, "play audio", targets="legs",
                form=Form("Play audio", (*AUDIO, Field("loop", "Repeat", "select",
                                                        (("1", "once"), ("2", "twice"), ("3", "3 times"),
@@ -160,7 +160,8 @@ CREATE_CONFERENCE = Action("create_conference", "call", schemas.CreateConference
 class PageVerb:
     """A button of the page that is not one action of one target: what it posts, and what it asks for."""
 
-    # "conference:<action>", "call:<action>", "create" (POST /api/conferences), "resync" or "name" (of a caller)
+    # "conference:<action>", "call:<action>", "create" (POST /api/conferences), "resync", "name" (of a caller) or
+    # "lower_hands"
     api: str
     form: Form | None = None
 
@@ -173,6 +174,8 @@ PAGE_VERBS: dict[str, PageVerb] = {
     "create_conference": PageVerb("create", Form("Start a new conference with this caller",
                                                  (Field("name", "Conference name", required=True),))),
     "resync": PageVerb("resync"),
+    # Not a Telnyx command: the hand goes down, the caller stays as they are (POST …/lower_hands).
+    "lower_hand": PageVerb("lower_hands"),
     "name": PageVerb("name", Form("Name this caller", (Field(
         "name", "Name", hint="Shown instead of the number, now and whenever this number calls this room again. "
         "Leave empty to forget the name."),))),

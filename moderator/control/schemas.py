@@ -254,6 +254,12 @@ class CallCommand(Body):
     client_state: ClientState | None = None
 
 
+class LowerHands(Body):
+    """POST /api/conferences/<id>/lower_hands: these legs' hands (none named: everyone's)."""
+
+    call_control_ids: CallControlIds | None = None
+
+
 class CallerName(Body):
     """POST /api/calls/<id>/name: what to call the caller's number by (empty: forget the name)."""
 

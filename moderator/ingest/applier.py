@@ -111,7 +111,8 @@ def _apply(rows: list[tuple[int, str]]) -> Applied:
         events.append((event_id, event))
     batch = [event for _, event in events]
     ws = WorkingSet.load(
-        batch, ends_conference=rules.ENDS_CONFERENCE, ends_call=rules.ENDS_CALL, moves_talk_time=rules.MOVES_TALK_TIME
+        batch, ends_conference=rules.ENDS_CONFERENCE, ends_call=rules.ENDS_CALL, moves_talk_time=rules.MOVES_TALK_TIME,
+        reaches_call_legs=rules.REACHES_CALL_LEGS,
     )
     for event_id, event in events:
         try:
@@ -119,6 +120,7 @@ def _apply(rows: list[tuple[int, str]]) -> Applied:
         except Exception as exc:  # noqa: BLE001 - a bug in one rule must not cost the others their effect
             raise _RuleFailed(event_id, exc) from exc
     rules.settle_talk_time(ws)
+    rules.settle_hands(ws)
     changes = ws.save()
     planned = routing.plan(ws, batch)
     changes.queues = changes.queues or planned.decided

@@ -95,6 +95,10 @@ def build_messages(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
 
         notes = [n for n in changes.timeline if n.conference_id == telnyx_id]
         version = versions[telnyx_id]
+        # The hands panel, when a hand went up or down, or a leg with its hand up changed (its name, say).
+        hands_changed = telnyx_id in changes.hands or any(p.hand_raised_at for p in changed)
+        raised = [timeline.leg_name(ccid, callers) + " " + timeline.RAISED_HAND
+                  for conference_id, ccid in changes.raised if conference_id == telnyx_id]
         update = {
             "type": "update",
             "conference_id": telnyx_id,
@@ -103,11 +107,16 @@ def build_messages(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
             "summary": fragments.summary(conference, active[conference.pk], floors, recordings),
             "rows": rows(True),
             "timeline": fragments.render("timeline.html", {"entries": timeline.entries(notes, callers)}) if notes else "",
-            "announce": timeline.announcements(notes, callers),
+            "announce": timeline.announcements(notes, callers) + raised,
             **({"refresh": True} if refresh else {}),
+            **({"hands": fragments.hands(conference, True)} if hands_changed else {}),
         }
-        out.append((conference_group(telnyx_id),
-                    message(update, {**update, "rows": rows(False)} if changed and not refresh else None)))
+        observed = {**update}
+        if changed and not refresh:
+            observed["rows"] = rows(False)
+        if hands_changed:
+            observed["hands"] = fragments.hands(conference, False)
+        out.append((conference_group(telnyx_id), message(update, observed if observed != update else None)))
         out.append((BOARD_GROUP, message({
             "type": "conference",
             "conference_id": telnyx_id,

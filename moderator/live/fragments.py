@@ -15,6 +15,7 @@ from django.utils.safestring import SafeString, mark_safe
 from moderator.live import timeline
 from moderator.models import Call, Conference, Participant, Recording, Room
 from moderator.state.serializers import (
+    calls_by_control_id,
     conference_dict,
     conference_summary,
     iso,
@@ -114,6 +115,18 @@ def summary(
     return render("summary.html", {"conference": data})
 
 
+def hands(conference: Conference, can_moderate: bool, raised: list[dict[str, Any]] | None = None) -> SafeString:
+    """The raised hands, first raised first, each with how long it has waited: the moderator's queue of who
+    wants to speak. `raised` (rows from `conference_context`) saves the query when they are at hand."""
+    if raised is None:
+        legs = list(conference.participants.filter(hand_raised_at__isnull=False).exclude(status=Participant.Status.LEFT))
+        calls = calls_by_control_id(leg.call_control_id for leg in legs)
+        raised = display_rows([participant_dict(leg, conference, calls.get(leg.call_control_id)) for leg in legs])
+    raised = sorted((r for r in raised if r["hand_raised_at"] and r["status"] != "left"),
+                    key=lambda r: (r["hand_raised_at"], r["call_control_id"]))
+    return render("hands.html", {"hands": raised, "can_moderate": can_moderate and conference.is_live})
+
+
 def conference_parts(conference: Conference, can_moderate: bool, rows_per_part: int = 0) -> dict[str, Any]:
     """Everything the live view shows, as fragments: for a page's first load and a (re)connecting page's
     snapshot. Observers get no controls: they may watch, not act; nor does anyone once the conference ended.
@@ -126,6 +139,7 @@ def conference_parts(conference: Conference, can_moderate: bool, rows_per_part: 
     rows = [render("rows.html", {"participants": part, "can_moderate": moderate}) for part in parts]
     return {
         "summary": render("summary.html", context),
+        "hands": hands(conference, can_moderate, participants),
         "rows": rows[0],
         **({"more_rows": rows[1:]} if rows_per_part else {}),
         "timeline": render("timeline.html", {"entries": timeline.history(conference)}),

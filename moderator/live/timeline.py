@@ -64,6 +64,7 @@ ACTION_WORDING = {
     "hangup": "hung up on {targets}",
     "answer": "answered {targets}",
     "name": "named {number} “{name}”",
+    "lower_hands": "lowered the hand of {targets}",
 }
 # A failed attempt reads in the infinitive: "could not mute …", not "could not muted …".
 INFINITIVES = {
@@ -102,8 +103,9 @@ def end_reason(reason: str) -> str:
     return END_REASONS.get(reason, reason.replace("_", " "))
 
 
-# Said aloud by the page (aria-live): arrivals and departures, not every floor change.
+# Said aloud by the page (aria-live): arrivals and departures, not every floor change; and raised hands.
 ANNOUNCED = {"conference.participant.joined": "joined", "conference.participant.left": "left"}
+RAISED_HAND = "raised a hand"
 
 
 def leg_name(call_control_id: str, callers: dict[str, str]) -> str:

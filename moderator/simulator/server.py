@@ -4,7 +4,8 @@
 - ``POST /sim/calls {"from", "to", "caller_id_name"?}`` → 201, an answered call (call.initiated + call.answered sent);
 - ``POST /sim/calls/inbound {"from", "to"}`` → 201, a ringing call: call.initiated is sent and the call
   waits for ``/v2/calls/<id>/actions/answer`` (then call.answered) or hangs up after the ring timeout;
-- ``POST /sim/calls/<call_control_id>/hangup`` and ``/talk`` (the leg takes the floor);
+- ``POST /sim/calls/<call_control_id>/hangup`` and ``/talk`` (the leg takes the floor), ``/dtmf {"digits": "*1"}``
+  (the caller presses keys: call.dtmf.received per digit);
 - ``GET /sim/state``: calls, conferences, participants, queues, recordings, webhooks with their delivery
   attempts, and every API request received;
 - ``POST /sim/faults {"path", "method", "mode", "status", "code", "title", "detail", "times", "delay"}``:
@@ -389,6 +390,18 @@ async def sim_talk(request: web.Request) -> web.Response:
     return web.json_response({"result": "ok"})
 
 
+async def sim_dtmf(request: web.Request) -> web.Response:
+    body = await sim_body(request)
+    digits = body.get("digits")
+    if not isinstance(digits, str) or not re.fullmatch(r"[0-9*#A-D]{1,32}", digits):
+        return web.json_response({"error": "digits: 1 to 32 of 0-9, *, #, A-D"}, status=400)
+    try:
+        request.app[STATE].press(_sim_call(request), digits)
+    except ApiError as error:
+        return error_response(error)
+    return web.json_response({"result": "ok"})
+
+
 async def sim_state(request: web.Request) -> web.Response:
     snapshot = request.app[STATE].snapshot()
     snapshot["webhooks"] = [d.as_dict() for d in request.app[SENDER].deliveries]
@@ -515,6 +528,7 @@ def create_app(sender: WebhookSender, config: SimulatorConfig) -> web.Applicatio
         web.post("/sim/calls/inbound", _new_call(answer=False)),
         web.post("/sim/calls/{call_control_id}/hangup", sim_hangup),
         web.post("/sim/calls/{call_control_id}/talk", sim_talk),
+        web.post("/sim/calls/{call_control_id}/dtmf", sim_dtmf),
         web.get("/sim/state", sim_state),
         web.post("/sim/faults", sim_add_fault),
         web.delete("/sim/faults", sim_clear_faults),

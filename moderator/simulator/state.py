@@ -470,6 +470,23 @@ class TelnyxState:
             {**call.event_ids(), "conference_id": call.conference_id, "occurred_at": iso(now())},
         )
 
+    KEY_GAP = 0.15  # seconds between the keys of one press: a keypad's pace
+
+    def press(self, call: SimCall, digits: str) -> None:
+        """The caller presses keys: one call.dtmf.received per digit, in order, a keypad's pace apart."""
+        if call.state != "answered":
+            raise invalid("call_control_id", "The call is not answered.", "90018", "Call has already ended"
+                          if call.state == "hangup" else "Call is not answered")
+        for index, digit in enumerate(digits):
+            def send(digit=digit) -> None:
+                if call.state == "answered":
+                    self.emit("call.dtmf.received",
+                              {**call.event_ids(), "digit": digit, "from": call.from_number, "to": call.to_number})
+            if index == 0:
+                send()
+            else:
+                self.schedule(index * self.KEY_GAP, send)
+
     # --- call commands ------------------------------------------------------------------------
     # Each takes its body already validated (moderator.simulator.bodies); each checks everything it
     # can refuse before it changes anything, so a refused command changes nothing and sends nothing.

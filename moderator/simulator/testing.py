@@ -51,6 +51,9 @@ class SimulatorHandle:
     def talk(self, call_control_id: str) -> Any:
         return self.request("POST", f"/sim/calls/{call_control_id}/talk", {})
 
+    def press(self, call_control_id: str, digits: str) -> Any:
+        return self.request("POST", f"/sim/calls/{call_control_id}/dtmf", {"digits": digits})
+
     def fault(self, path: str, **options: Any) -> Any:
         return self.request("POST", "/sim/faults", {"path": path, **options})
 

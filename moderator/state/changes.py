@@ -44,6 +44,8 @@ class Changes:
     conferences: set[str] = field(default_factory=set)
     participants: set[tuple[str, str]] = field(default_factory=set)  # (conference id, call_control_id)
     queues: bool = False  # the board's waiting-room panel
+    hands: set[str] = field(default_factory=set)  # conferences whose raised hands changed
+    raised: list[tuple[str, str]] = field(default_factory=list)  # (conference id, call_control_id): hands just up
     timeline: list[TimelineNote] = field(default_factory=list)
     # The versions these changes took, per conference: from `since` to `versions` (several transactions, one
     # message). A page at `since - 1` or later applies the message; one further behind has missed a change.
@@ -57,9 +59,17 @@ class Changes:
         self.conferences.add(telnyx_id)
         self.participants.add((telnyx_id, call_control_id))
 
+    def hand(self, telnyx_id: str, call_control_id: str, raised: bool) -> None:
+        self.participant(telnyx_id, call_control_id)
+        self.hands.add(telnyx_id)
+        if raised:
+            self.raised.append((telnyx_id, call_control_id))
+
     def merge(self, other: Changes) -> None:
         self.conferences |= other.conferences
         self.participants |= other.participants
+        self.hands |= other.hands
+        self.raised.extend(other.raised)
         self.queues = self.queues or other.queues
         self.timeline.extend(other.timeline)
         for telnyx_id, version in other.versions.items():

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -86,6 +86,52 @@ def _clamp_participant(participant: Participant, conference: Conference) -> None
             participant.left_at = bound
     if participant.status == Participant.Status.LEFT:
         participant.playing = participant.speaking = False
+        participant.hand_raised_at = None  # (`settle_hands` reads it again while the leg is in)
+
+
+# --- raised hands ---------------------------------------------------------------------------------
+# A caller presses *1 to raise their hand and *1 again to lower it. Telnyx sends one call.dtmf.received per
+# digit, in any order, maybe before the leg's joined: the call keeps its recent keys with their times, and each
+# of its legs reads its hand from them once the batch is applied (`settle_hands`).
+
+HAND_SIGNAL = ("*", "1")
+HAND_SIGNAL_WITHIN = timedelta(seconds=3)  # between the two keys of one *1
+DTMF_KEPT = 64  # recent keys per call: a late key older than these no longer counts
+
+
+def hand_raised(digits: list[list[str]], lowered_at: datetime | None) -> datetime | None:
+    """When the hand went up, or None: each *1 pressed after a moderator last lowered it toggles it."""
+    raised = previous = None
+    for stamp, digit in digits:
+        at = datetime.fromisoformat(stamp)
+        if (
+            previous is not None
+            and (previous[1], digit) == HAND_SIGNAL
+            and at - previous[0] <= HAND_SIGNAL_WITHIN
+            and (lowered_at is None or at > lowered_at)
+        ):
+            raised = None if raised else at
+        previous = (at, digit)
+    return raised
+
+
+def settle_hands(ws: WorkingSet) -> None:
+    """Every leg of the batch whose call it read: its hand, from the call's keys (down once it left)."""
+    for leg in ws.legs.values():
+        call = ws.calls.get(leg.call_control_id)
+        if call is not None and leg.status != Participant.Status.LEFT:
+            leg.hand_raised_at = hand_raised(call.dtmf_digits, leg.hand_lowered_at)
+
+
+def _dtmf_received(ws: WorkingSet, event: TelnyxEvent, when: datetime) -> None:
+    """A key the caller pressed, kept on the call (in time order, a duplicate once)."""
+    digit = _text(event.payload, "digit")[:1]
+    if not digit:
+        return
+    call = ws.call(event.call_control_id)
+    digits = {(stamp, d) for stamp, d in call.dtmf_digits} | {(when.isoformat(), digit)}
+    ordered = sorted(digits, key=lambda pair: (datetime.fromisoformat(pair[0]), pair[1]))
+    call.dtmf_digits = [list(pair) for pair in ordered[-DTMF_KEPT:]]
 
 
 def _clamp_conference(conference: Conference) -> None:
@@ -395,11 +441,13 @@ RULES: dict[str, Rule] = {
     "call.initiated": _call_initiated,
     "call.answered": _call_answered,
     "call.hangup": _call_hangup,
+    "call.dtmf.received": _dtmf_received,
 }
 
 # What the working set must load for a batch (see `WorkingSet.load`).
 ENDS_CONFERENCE = {"conference.ended"}
 ENDS_CALL = {"call.hangup"}
+REACHES_CALL_LEGS = {"call.dtmf.received"}  # the call's legs in every conference are read too
 MOVES_TALK_TIME = {"conference.ended", "conference.floor.changed", "conference.participant.left"}
 
 # Events that must name a conference / a call leg / a queue to be applied at all.
@@ -497,6 +545,32 @@ def legs_flag(field_name: str, value: bool) -> Accepted:
                 changes.participant(conference.telnyx_id, leg.call_control_id)
 
     return accepted
+
+
+def hands_lowered(conference: Conference, params: dict[str, Any], changes: Changes) -> None:
+    """A moderator lowered hands (or unmuted them: they may speak now). Keys pressed before now count no more,
+    those of a *1 still on its way included."""
+    now = timezone.now()
+    legs = _legs_named(conference, params)
+    pressed = set(
+        Call.objects.filter(call_control_id__in=[leg.call_control_id for leg in legs])
+        .exclude(dtmf_digits=[])
+        .values_list("call_control_id", flat=True)
+    )
+    for leg in legs:
+        if leg.hand_raised_at is None and leg.call_control_id not in pressed:
+            continue
+        was_raised = leg.hand_raised_at is not None
+        leg.hand_lowered_at, leg.hand_raised_at = now, None
+        leg.save(update_fields=["hand_lowered_at", "hand_raised_at", "updated_at"])
+        if was_raised:
+            changes.hand(conference.telnyx_id, leg.call_control_id, raised=False)
+
+
+def unmuted(conference: Conference, params: dict[str, Any], changes: Changes) -> None:
+    """unmute: the legs may speak, so their hands are answered."""
+    legs_flag("muted", False)(conference, params, changes)
+    hands_lowered(conference, params, changes)
 
 
 def supervisor_role(conference: Conference, params: dict[str, Any], changes: Changes) -> None:

@@ -72,6 +72,7 @@ def participant_dict(
         "playing": participant.playing,
         "playback_media": participant.playback_media,
         "speaking": participant.speaking,
+        "hand_raised_at": iso(participant.hand_raised_at),
     }
 
 
@@ -167,6 +168,7 @@ class CallNumbers(NamedTuple):
 PARTICIPANT_FIELDS = (
     "call_control_id", "call_leg_id", "call_session_id", "status", "muted", "on_hold", "supervisor_role",
     "whisper_call_control_ids", "joined_at", "left_at", "talk_seconds", "playing", "playback_media", "speaking",
+    "hand_raised_at",
 )
 
 

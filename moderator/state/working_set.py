@@ -48,6 +48,7 @@ _WRITTEN: dict[type[Model], list[str]] = {
     Recording: _fields(Recording, _SKIPPED),
     FloorChange: _fields(FloorChange, _SKIPPED),
 }
+_HAND = _WRITTEN[Participant].index("hand_raised_at")  # in a leg's loaded values
 _UNIQUE: dict[type[Model], list[str]] = {
     Conference: ["telnyx_id"],
     Participant: ["conference", "call_control_id"],
@@ -91,15 +92,18 @@ class WorkingSet:
         ends_conference: set[str],
         ends_call: set[str],
         moves_talk_time: set[str],
+        reaches_call_legs: set[str] = frozenset(),
     ) -> WorkingSet:
         """Everything `events` can touch, in a constant number of queries. The event-type sets say which
-        events end a conference (all its legs are read), end a call (its legs everywhere are read), and
-        change talk time (the conference's floor history is read)."""
+        events end a conference (all its legs are read), end a call (its legs everywhere are read, and their
+        conferences' talk time moves), change talk time (the conference's floor history is read), and reach
+        the call's legs without naming a conference (a pressed key: its legs everywhere are read)."""
         ws = cls()
         events = list(events)
         conference_ids = {e.conference_id for e in events if e.conference_id}
         call_ids = {e.call_control_id for e in events if e.call_control_id}
         hangups = {e.call_control_id for e in events if e.event_type in ends_call and e.call_control_id}
+        reached = hangups | {e.call_control_id for e in events if e.event_type in reaches_call_legs and e.call_control_id}
         ended = {e.conference_id for e in events if e.event_type in ends_conference and e.conference_id}
         talk = {e.conference_id for e in events if e.event_type in moves_talk_time and e.conference_id}
 
@@ -107,20 +111,22 @@ class WorkingSet:
         # Any event of an unknown conference creates it: a floor.changed may arrive before created.
         _upsert(Conference, [Conference(telnyx_id=telnyx_id) for telnyx_id in sorted(conference_ids)], update=False)
         conferences_, legs_, calls_, waiting_ = (table(m) for m in (Conference, Participant, Call, WaitingCall))
-        if hangups:
-            # A hang-up bounds the call's legs in every conference it is in: those conferences are touched too.
-            # Stable once the calls are locked: whoever adds a leg to a conference holds its call's lock.
-            ids = sorted(hangups)
+        if reached:
+            # A hang-up bounds the call's legs in every conference it is in (a pressed key reaches them too):
+            # those conferences are touched. Stable once the calls are locked: whoever adds a leg to a
+            # conference holds its call's lock.
+            ids = sorted(reached)
             with connection.cursor() as cursor:
                 cursor.execute(
-                    f"SELECT DISTINCT c.{conferences_.column('telnyx_id')} FROM {legs_.quoted} p "
+                    f"SELECT DISTINCT p.{legs_.column('call_control_id')}, c.{conferences_.column('telnyx_id')} "
+                    f"FROM {legs_.quoted} p "
                     f"JOIN {conferences_.quoted} c ON c.{conferences_.column('id')} = p.{legs_.column('conference')} "
                     f"WHERE p.{legs_.column('call_control_id')} IN ({placeholders(ids)})",
                     ids,
                 )
-                hung_up_in = {telnyx_id for (telnyx_id,) in cursor.fetchall()}
-            conference_ids |= hung_up_in
-            talk |= hung_up_in
+                reached_in = cursor.fetchall()
+            conference_ids |= {telnyx_id for _, telnyx_id in reached_in}
+            talk |= {telnyx_id for call_control_id, telnyx_id in reached_in if call_control_id in hangups}
         ids = sorted(conference_ids)
         lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
         by_pk: dict[int, Conference] = {}
@@ -239,6 +245,9 @@ class WorkingSet:
         legs = self._changed(self.legs.values())
         for leg in legs:
             changes.participant(leg.conference.telnyx_id, leg.call_control_id)
+            loaded = self._loaded.get(id(leg))
+            if leg.hand_raised_at != (loaded[_HAND] if loaded else None):
+                changes.hand(leg.conference.telnyx_id, leg.call_control_id, raised=leg.hand_raised_at is not None)
         for telnyx_id, call_control_id in self.reshown:
             changes.participant(telnyx_id, call_control_id)
         for note in self.timeline:

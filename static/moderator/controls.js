@@ -326,6 +326,8 @@ function send(spec, button, values, body) {
       return post("/api/conferences", { ...values, call_control_id: callControlId });
     case "name":
       return post(`/api/calls/${id(callControlId)}/name`, { name: values.name || "" });
+    case "lower_hands":
+      return post(`/api/conferences/${id(conference)}/lower_hands`, callControlId ? { call_control_ids: [callControlId] } : {});
     case "call":
       return post(`/api/calls/${id(callControlId)}/actions/${api}`, values);
     default: {
