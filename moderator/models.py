@@ -65,6 +65,9 @@ class Conference(models.Model):
     # Version of `status`/`created_at`: the occurred_at of conference.created.
     status_at = models.DateTimeField(null=True, blank=True)
 
+    # Locked by a moderator: new dial-in callers (not its moderators) wait in the room's waiting room.
+    locked = models.BooleanField(default=False)
+
     # Bumped by every committed change to the conference or its legs: the serial number of live
     # updates. A page that sees a version jump asks for a fresh snapshot.
     version = models.PositiveBigIntegerField(default=0)
@@ -454,6 +457,7 @@ class OutboxCommand(models.Model):
         HANGUP = "hangup", "hang up the call"
         ENQUEUE = "enqueue", "put the caller in the waiting room"
         PLACE = "place", "join (or start) the room's conference"
+        ADMIT = "admit", "admit a waiting caller into the room's conference"
         END = "end", "end the conference"
         RECORD = "record", "start recording"
         LOOK_UP = "look_up", "read the conference from Telnyx"

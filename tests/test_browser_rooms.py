@@ -62,3 +62,48 @@ def test_callers_wait_in_every_tab_and_a_click_admits_one(browser, dial_in):
     sim.hangup(refused)
     for tab in (first_tab, second_tab):
         tab.context.close()
+
+
+def test_admit_next_then_admit_all_from_the_board_and_lock_from_the_live_view(browser, dial_in):
+    from tests.fixtures_dial_in import OPEN_ROOM
+
+    sim, server, api = dial_in
+    board = logged_in_page(browser, server)
+    host = dial(sim, HOST, TOWN_HALL)
+    eventually(lambda: host in sim_members(sim, "Town hall"), "the moderator is in the conference")
+    callers = []
+    for n in range(3):
+        callers.append(dial(sim, f"+155508200{n}", TOWN_HALL))
+        waiting(board, callers[-1]).wait_for(timeout=TIMEOUT * 3)
+
+    board.get_by_role("button", name="Admit the next caller into Town hall").click()
+    waiting(board, callers[0]).wait_for(state="detached", timeout=TIMEOUT * 3)
+    assert waiting(board, callers[1]).count() == 1 and waiting(board, callers[2]).count() == 1
+    board.get_by_role("button", name="Admit everyone waiting into Town hall").click()
+    board.locator("#action-submit").click()  # it asks first: everyone waiting joins
+    for caller in callers[1:]:
+        waiting(board, caller).wait_for(state="detached", timeout=TIMEOUT * 3)
+    eventually(lambda: set(callers) <= sim_members(sim, "Town hall"), "all three are in the conference")
+
+    # Lock the open room's conference from its live view: the badge shows, on the board's card too.
+    first = dial(sim, "+15550820100", OPEN_ROOM)
+    eventually(lambda: first in sim_members(sim, "Open room"), "the open room's conference runs")
+    card = board.locator("#live-conferences .conference-card", has_text="Open room")
+    card.wait_for(timeout=TIMEOUT * 3)
+    live = logged_in_page(browser, server)
+    live.goto(f"{server.url}/conferences/{card.get_attribute('data-conference-id')}/")
+    assert live.get_by_role("button", name="Unlock").get_attribute("aria-disabled") == "true"
+    live.get_by_role("button", name="Lock", exact=True).click()
+    live.locator("#action-submit").click()
+    live.locator("#conference-summary .badge.locked").wait_for(timeout=TIMEOUT)
+    card.locator(".badge.locked").wait_for(timeout=TIMEOUT)
+    late = dial(sim, "+15550820101", OPEN_ROOM)
+    waiting(board, late).wait_for(timeout=TIMEOUT * 3)
+    live.get_by_role("button", name="Unlock").click()
+    waiting(board, late).wait_for(state="detached", timeout=TIMEOUT * 3)
+    eventually(lambda: late in sim_members(sim, "Open room"), "unlocking lets the caller in")
+    board.screenshot(path=str(ARTIFACTS / "admit-and-lock-board.png"), full_page=True)
+    for call in (host, *callers, first, late):
+        sim.hangup(call)
+    for page in (board, live):
+        page.context.close()

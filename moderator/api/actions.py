@@ -7,6 +7,8 @@ POST /api/conferences                         create a conference from a call
 POST /api/calls/<call_control_id>/actions/<enqueue|leave_queue|hangup>
 POST /api/calls/<call_control_id>/name         name the caller's number (not a Telnyx command)
 POST /api/conferences/<id>/lower_hands        lower raised hands (not a Telnyx command)
+POST /api/conferences/<id>/lock               lock (or unlock) to new dial-in callers (not a Telnyx command)
+POST /api/queues/<name>/admit                 admit the next `count` (or all) waiting callers of a room
 Answers 200 ``{"data": ...}`` or the one error shape of `moderator.api.errors`.
 """
 
@@ -53,6 +55,8 @@ def answer(run) -> JsonResponse:
         return error(404, "call not found", f"no call with call_control_id {exc}")
     except actions.NoNumber:
         return error(409, "no number", "the call has no caller number to name")
+    except actions.NotARoomQueue as exc:
+        return error(404, "not a waiting room", f"no room's waiting room is called {exc}")
     except TelnyxFailure as failure:
         return telnyx_failure(failure)
 
@@ -109,3 +113,17 @@ def lower_hands(request: HttpRequest, telnyx_id: str) -> JsonResponse:
     if not possible_id(telnyx_id):
         return _no_such_conference(telnyx_id)
     return answer(lambda: actions.lower_hands(request.user, telnyx_id, json_body(request)))
+
+
+@methods("POST")
+@moderator_required
+def lock(request: HttpRequest, telnyx_id: str) -> JsonResponse:
+    if not possible_id(telnyx_id):
+        return _no_such_conference(telnyx_id)
+    return answer(lambda: actions.lock_conference(request.user, telnyx_id, json_body(request)))
+
+
+@methods("POST")
+@moderator_required
+def admit(request: HttpRequest, queue_name: str) -> JsonResponse:
+    return answer(lambda: actions.admit_waiting(request.user, queue_name, json_body(request)))

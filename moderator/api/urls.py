@@ -25,6 +25,8 @@ urlpatterns = [
          name="api-conference-action"),
     path("api/conferences/<path:telnyx_id>/resync", actions.resync, name="api-conference-resync"),
     path("api/conferences/<path:telnyx_id>/lower_hands", actions.lower_hands, name="api-conference-lower-hands"),
+    path("api/conferences/<path:telnyx_id>/lock", actions.lock, name="api-conference-lock"),
+    path("api/queues/<path:queue_name>/admit", actions.admit, name="api-queue-admit"),
     path("api/calls/<path:call_control_id>/actions/<slug:action>", actions.call_action, name="api-call-action"),
     path("api/calls/<path:call_control_id>/name", actions.name_caller, name="api-call-name"),
     # Last: the paths above end in /actions/…, /resync.

@@ -16,7 +16,18 @@ from django.db import transaction
 from moderator.control import schemas
 from moderator.control.registry import CALL_ACTIONS, CONFERENCE_ACTIONS, CREATE_CONFERENCE, Action
 from moderator.live import broadcast, timeline
-from moderator.models import Call, CallerName, Conference, ModeratorAction, OutboxCommand, Participant, RoomNumber
+from moderator.models import (
+    Call,
+    CallerName,
+    Conference,
+    ModeratorAction,
+    OutboxCommand,
+    Participant,
+    Room,
+    RoomNumber,
+    WaitingCall,
+    derived_command_id,
+)
 from moderator.state import rules
 from moderator.state.changes import Changes
 from moderator.telnyx.client import RETRIES_WITH_COMMAND_ID, TelnyxFailure, as_dict, new_command_id, send
@@ -236,6 +247,19 @@ def sync_conference(conference_id: str, user=None) -> Conference:
     return conference
 
 
+def _audit(user, action: str, conference: Conference | None, call_control_ids: list[str], params: dict) -> ModeratorAction:
+    """The audit row of a moderator's action that is no Telnyx command (it is applied at once)."""
+    return ModeratorAction.objects.create(
+        user=user if getattr(user, "is_authenticated", False) else None,
+        action=action,
+        conference=conference,
+        conference_telnyx_id=conference.telnyx_id if conference else "",
+        call_control_ids=call_control_ids,
+        parameters=params,
+        outcome=ModeratorAction.Outcome.OK,
+    )
+
+
 def name_caller(user, call_control_id: str, body: dict[str, Any]) -> dict[str, Any]:
     """A moderator names the caller of a call: kept for the number in the room it called (for calls to no room's
     number: outside rooms), shown at once on every live row of a call from that number, and next time it calls.
@@ -263,15 +287,7 @@ def name_caller(user, call_control_id: str, body: dict[str, Any]) -> dict[str, A
             )
         else:
             CallerName.objects.filter(room_id=room_id, number=call.from_number).delete()
-        audit = ModeratorAction.objects.create(
-            user=user if getattr(user, "is_authenticated", False) else None,
-            action="name",
-            conference=conference,
-            conference_telnyx_id=conference.telnyx_id if conference else "",
-            call_control_ids=[call_control_id],
-            parameters={"name": name, "number": call.from_number},
-            outcome=ModeratorAction.Outcome.OK,
-        )
+        audit = _audit(user, "name", conference, [call_control_id], {"name": name, "number": call.from_number})
         broadcast.publish_on_commit(_audited(conference, audit, rules.caller_named(call.from_number)))
     return {"call_control_id": call_control_id, "number": call.from_number, "name": name}
 
@@ -285,14 +301,60 @@ def lower_hands(user, conference_id: str, body: dict[str, Any]) -> dict[str, Any
         raise UnknownConference(conference_id)
     with transaction.atomic():
         changes = rules.apply_accepted(conference, rules.hands_lowered, params)
-        audit = ModeratorAction.objects.create(
-            user=user if getattr(user, "is_authenticated", False) else None,
-            action="lower_hands",
-            conference=conference,
-            conference_telnyx_id=conference.telnyx_id,
-            call_control_ids=params.get("call_control_ids", []),
-            parameters=params,
-            outcome=ModeratorAction.Outcome.OK,
-        )
+        audit = _audit(user, "lower_hands", conference, params.get("call_control_ids", []), params)
         broadcast.publish_on_commit(_audited(conference, audit, changes))
     return {"lowered": sorted(ccid for telnyx_id, ccid in changes.participants)}
+
+
+class NotARoomQueue(Exception):
+    """The queue is no room's waiting room: there is no conference to admit its callers into."""
+
+
+def _admit(room: Room, waiting: list[WaitingCall], audit: ModeratorAction) -> None:
+    """Outbox rows that take waiting callers into the room's conference (sent within a second, after commit);
+    one per caller per admission, so admitting the same caller again later is a new command."""
+    OutboxCommand.objects.bulk_create(
+        [OutboxCommand(command_id=derived_command_id(OutboxCommand.Kind.ADMIT, f"{w.call_control_id}@{audit.pk}"),
+                       kind=OutboxCommand.Kind.ADMIT, call_control_id=w.call_control_id, room=room) for w in waiting],
+        ignore_conflicts=True,
+    )
+
+
+def _waiting_in(room: Room) -> list[WaitingCall]:
+    return list(WaitingCall.objects.filter(queue_name=room.queue_name, status=WaitingCall.Status.WAITING)
+                .order_by("enqueued_at", "id"))
+
+
+def lock_conference(user, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Lock a room's conference to new dial-in callers (they wait in the room's waiting room; its moderators
+    still join), or unlock it: in a room without a waiting room of its own, who waited for the lock is admitted."""
+    locked = schemas.Lock.model_validate(body).locked
+    conference = Conference.objects.filter(telnyx_id=conference_id).select_related("room").first()
+    if conference is None:
+        raise UnknownConference(conference_id)
+    with transaction.atomic():
+        changes = rules.apply_accepted(conference, rules.lock(locked), {})
+        admitted = []
+        audit = _audit(user, "lock" if locked else "unlock", conference, [], {"locked": locked})
+        if not locked and conference.room is not None and not conference.room.waiting_room:
+            admitted = _waiting_in(conference.room)
+            _admit(conference.room, admitted, audit)
+        broadcast.publish_on_commit(_audited(conference, audit, changes))
+    return {"locked": locked, "admitted": [w.call_control_id for w in admitted]}
+
+
+def admit_waiting(user, queue_name: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Admit the first `count` callers waiting in a room's waiting room (all, without a count) into its conference."""
+    count = schemas.Admit.model_validate(body).count
+    room = next((r for r in Room.objects.all() if r.queue_name == queue_name), None)
+    if room is None:
+        raise NotARoomQueue(queue_name)
+    waiting = _waiting_in(room)[:count]
+    conference = (Conference.objects.filter(room=room).exclude(status=Conference.Status.COMPLETED)
+                  .order_by("-first_seen_at", "-id").first())
+    with transaction.atomic():
+        audit = _audit(user, "admit", conference, [w.call_control_id for w in waiting],
+                       {"queue_name": queue_name, **({"count": count} if count else {})})
+        _admit(room, waiting, audit)
+        broadcast.publish_on_commit(_audited(conference, audit, Changes()))
+    return {"admitted": [w.call_control_id for w in waiting]}

@@ -160,8 +160,8 @@ CREATE_CONFERENCE = Action("create_conference", "call", schemas.CreateConference
 class PageVerb:
     """A button of the page that is not one action of one target: what it posts, and what it asks for."""
 
-    # "conference:<action>", "call:<action>", "create" (POST /api/conferences), "resync", "name" (of a caller) or
-    # "lower_hands"
+    # "conference:<action>", "call:<action>", "create" (POST /api/conferences), "resync", "name" (of a caller),
+    # "lower_hands", "lock:on|off", "admit_waiting:next|all"
     api: str
     form: Form | None = None
 
@@ -174,8 +174,15 @@ PAGE_VERBS: dict[str, PageVerb] = {
     "create_conference": PageVerb("create", Form("Start a new conference with this caller",
                                                  (Field("name", "Conference name", required=True),))),
     "resync": PageVerb("resync"),
-    # Not a Telnyx command: the hand goes down, the caller stays as they are (POST …/lower_hands).
+    # Not Telnyx commands: the hand goes down, the caller stays as they are (POST …/lower_hands); new dial-in
+    # callers wait, or no longer do (POST …/lock); a room's waiting callers are taken in (POST /api/queues/…/admit).
     "lower_hand": PageVerb("lower_hands"),
+    "lock": PageVerb("lock:on", Form("Lock the conference?", confirm="New callers wait in the room's waiting room "
+                                     "until you unlock it or admit them; the room's moderators still join.")),
+    "unlock": PageVerb("lock:off"),
+    "admit_next": PageVerb("admit_waiting:next"),
+    "admit_all": PageVerb("admit_waiting:all", Form("Admit everyone waiting?",
+                                                    confirm="Every caller in this waiting room joins the conference.")),
     "name": PageVerb("name", Form("Name this caller", (Field(
         "name", "Name", hint="Shown instead of the number, now and whenever this number calls this room again. "
         "Leave empty to forget the name."),))),

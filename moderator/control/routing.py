@@ -15,7 +15,7 @@ Driven by the call webhooks, in two halves:
 
 The rules:
 
-* Routing is on once a room exists. An inbound call to a room's number is answered; a call to a
+* Routing is on once a room has a number (or is the default room): one that could take a call. An inbound call to a room's number is answered; a call to a
   number no room claims goes to the default room if one is marked, and is hung up otherwise.
 * Once answered, a moderator — a number in the room's moderator numbers, or the profile phone of a
   user allowed to moderate — joins the room's live conference, creating it when none is running. A
@@ -83,7 +83,7 @@ class Rooms:
         self._moderating_phones: set[str] | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.all)
+        return bool(self.by_number or self.default)
 
     def for_number(self, number: str) -> Room | None:
         """The room that owns the called number, else the default room, else none."""
@@ -330,6 +330,9 @@ def _place(command: OutboxCommand) -> Outcome:
     call_control_id = call.call_control_id
     moderator = is_moderator(room, call.from_number)
     who = "Moderator" if moderator else "Caller"
+    running = live_conference(room)
+    if running is not None and running.locked and not moderator and command.kind != Kind.ADMIT:
+        return _enqueue(command)  # locked: the caller waits until a moderator unlocks it or admits them
     try:
         conference, created = _conference_for(room, call_control_id, moderator)
         if not created:
@@ -495,6 +498,7 @@ _EXECUTORS = {
     Kind.HANGUP: _hangup,
     Kind.ENQUEUE: _enqueue,
     Kind.PLACE: _place,
+    Kind.ADMIT: _place,  # a moderator's admission (or unlocking) takes the caller in, locked or not
     Kind.RECORD: _record,
     Kind.END: _end,
     Kind.LOOK_UP: _look_up,

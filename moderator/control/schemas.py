@@ -254,6 +254,18 @@ class CallCommand(Body):
     client_state: ClientState | None = None
 
 
+class Lock(Body):
+    """POST /api/conferences/<id>/lock: lock (or unlock) the conference to new dial-in callers."""
+
+    locked: bool
+
+
+class Admit(Body):
+    """POST /api/queues/<name>/admit: the first `count` callers waiting (none given: all of them)."""
+
+    count: Annotated[int, Field(ge=1, le=5000)] | None = None
+
+
 class LowerHands(Body):
     """POST /api/conferences/<id>/lower_hands: these legs' hands (none named: everyone's)."""
 

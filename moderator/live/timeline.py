@@ -65,6 +65,9 @@ ACTION_WORDING = {
     "answer": "answered {targets}",
     "name": "named {number} “{name}”",
     "lower_hands": "lowered the hand of {targets}",
+    "lock": "locked the conference: new callers wait",
+    "unlock": "unlocked the conference",
+    "admit": "admitted {targets} from the waiting room",
 }
 # A failed attempt reads in the infinitive: "could not mute …", not "could not muted …".
 INFINITIVES = {

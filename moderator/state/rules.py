@@ -547,6 +547,18 @@ def legs_flag(field_name: str, value: bool) -> Accepted:
     return accepted
 
 
+def lock(locked: bool) -> Accepted:
+    """lock/unlock (the product's own, not Telnyx's): whether new dial-in callers wait."""
+
+    def accepted(conference: Conference, params: dict[str, Any], changes: Changes) -> None:
+        if conference.locked != locked:
+            conference.locked = locked
+            conference.save(update_fields=["locked", "updated_at"])
+            changes.conference(conference.telnyx_id)
+
+    return accepted
+
+
 def hands_lowered(conference: Conference, params: dict[str, Any], changes: Changes) -> None:
     """A moderator lowered hands (or unmuted them: they may speak now). Keys pressed before now count no more,
     those of a *1 still on its way included."""

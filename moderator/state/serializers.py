@@ -116,6 +116,7 @@ def conference_summary(conference: Conference, participant_count: int | None = N
         if conference.recording_status != Conference.RecordingStatus.IDLE
         else None,
         "participant_count": participant_count,
+        "locked": conference.locked and conference.is_live,
     }
 
 

@@ -326,6 +326,10 @@ function send(spec, button, values, body) {
       return post("/api/conferences", { ...values, call_control_id: callControlId });
     case "name":
       return post(`/api/calls/${id(callControlId)}/name`, { name: values.name || "" });
+    case "lock":
+      return post(`/api/conferences/${id(conference)}/lock`, { locked: api === "on" });
+    case "admit_waiting":
+      return post(`/api/queues/${id(button.dataset.queue)}/admit`, api === "next" ? { count: 1 } : {});
     case "lower_hands":
       return post(`/api/conferences/${id(conference)}/lower_hands`, callControlId ? { call_control_ids: [callControlId] } : {});
     case "call":
@@ -358,6 +362,7 @@ async function perform(button) {
 
 // --- buttons that cannot work now: disabled, saying why --------------------------------------------
 
+const lockState = () => document.querySelector("#conference-summary .summary")?.dataset.locked === "true";
 const recordingState = () => document.querySelector("#conference-summary .summary")?.dataset.recording || "idle";
 
 const NEEDS = {
@@ -371,6 +376,8 @@ const NEEDS = {
   recording: () => (recordingState() === "recording" ? "" : "Nothing is being recorded."),
   paused: () => (recordingState() === "paused" ? "" : "The recording is not paused."),
   "recording-any": () => (recordingState() === "idle" ? "Nothing is being recorded." : ""),
+  unlocked: () => (lockState() ? "The conference is locked already." : ""),
+  locked: () => (lockState() ? "" : "The conference is not locked."),
 };
 
 function refreshAvailability() {
