@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -323,7 +324,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
     @admin.display(description="raw JSON")
     def pretty_raw(self, event: WebhookEvent):
         try:
-            text = json.dumps(json.loads(event.raw), indent=2, sort_keys=True)
+            text = json.dumps(redacted(json.loads(event.raw)), indent=2, sort_keys=True)
         except ValueError:
             text = event.raw
         return format_html('<pre style="white-space: pre-wrap; max-width: 80em">{}</pre>', text)
@@ -427,6 +428,15 @@ class PhoneNumbersField(forms.Field):
         return list(dict.fromkeys(e164(number) for number in numbers))  # normalized, each once
 
 
+def redacted(document: Any) -> Any:
+    """A stored webhook as the admin shows it: the digits a caller entered for a gather (a room's PIN) hidden."""
+    data = document.get("data") if isinstance(document, dict) else None
+    payload = data.get("payload") if isinstance(data, dict) else None
+    if isinstance(payload, dict) and data.get("event_type") == "call.gather.ended" and payload.get("digits"):
+        payload["digits"] = "(hidden)"
+    return document
+
+
 class RoomForm(forms.ModelForm):
     moderator_numbers = PhoneNumbersField(
         required=False,
@@ -434,6 +444,34 @@ class RoomForm(forms.ModelForm):
         help_text="One number a line, in E.164 form (+15550199). Callers from these numbers join as moderators.",
     )
     hold_audio_url = forms.URLField(label="Hold audio URL", max_length=1024, required=False, assume_scheme="https")
+    # PINs are set here, never shown: an empty field keeps the PIN the room has.
+    participant_pin = forms.RegexField(
+        r"^[0-9]{4,12}$", required=False, label="Participant PIN", widget=forms.PasswordInput(render_value=False),
+        error_messages={"invalid": "4 to 12 digits."},
+        help_text="Callers must enter it to join. Leave empty to keep the current one.",
+    )
+    moderator_pin = forms.RegexField(
+        r"^[0-9]{4,12}$", required=False, label="Moderator PIN", widget=forms.PasswordInput(render_value=False),
+        error_messages={"invalid": "4 to 12 digits."},
+        help_text="A caller who enters it joins as a moderator. Leave empty to keep the current one.",
+    )
+    remove_pins = forms.BooleanField(required=False, label="Remove both PINs",
+                                     help_text="Callers join without being asked for a PIN.")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ("participant_pin", "moderator_pin"):
+            if name in self.fields and self.instance.pk and getattr(self.instance, name):
+                self.fields[name].help_text += " (A PIN is set.)"
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        for name in ("participant_pin", "moderator_pin"):
+            if not cleaned.get(name):
+                cleaned[name] = "" if cleaned.get("remove_pins") else getattr(self.instance, name, "")
+        if cleaned.get("participant_pin") and cleaned["participant_pin"] == cleaned.get("moderator_pin"):
+            self.add_error("moderator_pin", "The moderator PIN must differ from the participant PIN.")
+        return cleaned
 
     class Meta:
         model = Room
@@ -496,6 +534,13 @@ class RoomAdmin(admin.ModelAdmin):
                     "end_on_last_moderator_exit",
                     "mute_on_entry",
                 )
+            },
+        ),
+        (
+            "PINs",
+            {
+                "description": "Asked of every caller but the room's moderator numbers, three tries. Never shown.",
+                "fields": ("participant_pin", "moderator_pin", "remove_pins"),
             },
         ),
     )

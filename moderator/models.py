@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
@@ -202,6 +203,10 @@ class Call(models.Model):
     # What the product did with the call, and what went wrong (dial-in routing).
     routing_note = models.CharField(max_length=255, blank=True)
     routing_error = models.TextField(blank=True)
+    # A room's PIN, as dial-in routing heard it: which one the caller entered (never the digits), and how
+    # many wrong ones so far.
+    pin_role = models.CharField(max_length=16, blank=True, choices=[("participant", "participant"), ("moderator", "moderator")])
+    pin_tries = models.PositiveSmallIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -369,6 +374,16 @@ class Room(models.Model):
         help_text="Others hear hold audio until a moderator is in the conference.",
     )
     end_on_last_moderator_exit = models.BooleanField("end when the last moderator leaves", default=False)
+    # Asked of every caller but the room's moderator numbers (gather_using_speak, three tries). Never shown nor
+    # logged: the admin sets them without displaying them, `rooms list` says only whether one is set.
+    participant_pin = models.CharField(
+        max_length=12, blank=True, validators=[RegexValidator(r"^[0-9]{4,12}$", "4 to 12 digits.")],
+        help_text="Callers must enter it to join (4 to 12 digits).",
+    )
+    moderator_pin = models.CharField(
+        max_length=12, blank=True, validators=[RegexValidator(r"^[0-9]{4,12}$", "4 to 12 digits.")],
+        help_text="A caller who enters it joins as a moderator (4 to 12 digits).",
+    )
     mute_on_entry = models.BooleanField(
         "everyone but moderators joins muted",
         default=False,
@@ -385,6 +400,10 @@ class Room(models.Model):
     @property
     def queue_name(self) -> str:
         return f"room-{self.pk}-waiting"
+
+    @property
+    def asks_for_pin(self) -> bool:
+        return bool(self.participant_pin or self.moderator_pin)
 
 
 class RoomNumber(models.Model):
@@ -458,6 +477,7 @@ class OutboxCommand(models.Model):
         ENQUEUE = "enqueue", "put the caller in the waiting room"
         PLACE = "place", "join (or start) the room's conference"
         ADMIT = "admit", "admit a waiting caller into the room's conference"
+        ASK_PIN = "ask_pin", "ask the caller for the room's PIN"
         END = "end", "end the conference"
         RECORD = "record", "start recording"
         LOOK_UP = "look_up", "read the conference from Telnyx"

@@ -12,6 +12,7 @@ RACE_ROOM = "+15550300"
 STRICT_ROOM = "+15550400"
 LECTURE = "+15550500"
 LECTURER = "+15550501"
+VAULT = "+15550600"
 HOST = "+15550199"
 PROFILE_PHONE = "+15550188"
 
@@ -25,6 +26,7 @@ def make_rooms(server: LiveServer) -> None:
         ["Strict room", "--number", STRICT_ROOM, "--moderator", "+15550401", "--start-on-moderator",
          "--end-on-moderator-exit", "--record", "--hold-audio-url", "https://example.com/hold.mp3"],
         ["Lecture", "--number", LECTURE, "--moderator", LECTURER, "--mute-on-entry"],
+        ["Vault", "--number", VAULT, "--waiting-room", "--participant-pin", "4321", "--moderator-pin", "9876"],
     ]  # fmt: skip
     listed = server.manage(
         "shell",
@@ -38,6 +40,8 @@ def make_rooms(server: LiveServer) -> None:
     )
     assert "Town hall: numbers +15550100, +15550101; moderators +15550199; waiting room on" in listed
     assert "Lecture: numbers +15550500; moderators +15550501; waiting room off; callers join muted" in listed
+    assert "Vault: numbers +15550600; moderators none; waiting room on; participant and moderator PINs" in listed
+    assert "4321" not in listed and "9876" not in listed
 
 
 @pytest.fixture(scope="module")

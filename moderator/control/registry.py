@@ -147,8 +147,9 @@ CALL_ACTIONS: dict[str, Action] = {
         Action("hangup", "call", schemas.CallCommand, "hangup", True, "hang up the call",
                form=Form("Drop this caller?", confirm="The caller is taken out of the queue and hung up.",
                          destructive=True)),
-        # Dial-in routing's, not a moderator's: the page offers no button for it.
+        # Dial-in routing's, not a moderator's: the page offers no button for them.
         Action("answer", "call", schemas.CallCommand, "answer", True, "answer the call"),
+        Action("gather_using_speak", "call", schemas.GatherSpeak, "gather_using_speak", True, "ask for the PIN"),
     )
 }
 MODERATOR_CALL_ACTIONS = ("enqueue", "leave_queue", "hangup")

@@ -32,6 +32,7 @@ The rules:
 from __future__ import annotations
 
 import contextlib
+import hmac
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -179,9 +180,64 @@ def _plan_answered(ws, rooms: Rooms, event, commands: list[OutboxCommand], notes
     room = rooms.for_number(call.to_number)
     if room is None:
         return
+    moderator = rooms.is_moderator(room, call.from_number)
+    if room.asks_for_pin and not moderator and not call.pin_role:
+        notes[call.call_control_id] = f"Answered: asking for the PIN of {room.name}"
+        commands.append(_ask_pin(call, room))
+        return
     notes[call.call_control_id] = f"Answered: placing the caller in {room.name}"
-    waits = room.waiting_room and not rooms.is_moderator(room, call.from_number)
+    waits = room.waiting_room and not moderator
     commands.append(command(Kind.ENQUEUE if waits else Kind.PLACE, call_control_id=call.call_control_id, room=room))
+
+
+# --- a room's PIN ---------------------------------------------------------------------------------
+
+PIN_TRIES = 3
+
+
+def _ask_pin(call: Call, room: Room) -> OutboxCommand:
+    """The step that asks for the PIN (again): one per try, so a second try is a new command for Telnyx."""
+    return OutboxCommand(command_id=derived_command_id(Kind.ASK_PIN, f"{call.call_control_id}#{call.pin_tries}"),
+                         kind=Kind.ASK_PIN, call_control_id=call.call_control_id, room=room)
+
+
+def pin_role(room: Room, digits: str) -> str:
+    """Which of the room's PINs `digits` is ("moderator", "participant"), else "". Without a participant PIN,
+    entering nothing joins as a participant: the moderator PIN alone is what is asked for."""
+    if room.moderator_pin and hmac.compare_digest(digits, room.moderator_pin):
+        return "moderator"
+    if room.participant_pin and hmac.compare_digest(digits, room.participant_pin):
+        return "participant"
+    return "participant" if not room.participant_pin and not digits else ""
+
+
+def _plan_pin(ws, rooms: Rooms, event, commands: list[OutboxCommand], notes: dict[str, str]) -> None:
+    """call.gather.ended of a PIN asked: the right PIN places the caller (as a moderator, for the moderator
+    PIN), a wrong one asks again, the third wrong one hangs up. The digits are compared, never kept."""
+    call = ws.calls.get(event.call_control_id)
+    if call is None or call.state == Call.State.HANGUP or call.direction != INCOMING or call.pin_role:
+        return
+    room = rooms.for_number(call.to_number)
+    status = event.payload.get("status")
+    if room is None or not room.asks_for_pin or status == "call_hangup":
+        return
+    digits = event.payload.get("digits")
+    role = pin_role(room, digits if isinstance(digits, str) else "") if status in ("valid", "invalid") else ""
+    if role:
+        Call.objects.filter(pk=call.pk).update(pin_role=role)
+        call.pin_role = role
+        notes[call.call_control_id] = f"PIN accepted: placing the {role} in {room.name}"
+        waits = room.waiting_room and role != "moderator"
+        commands.append(command(Kind.ENQUEUE if waits else Kind.PLACE, call_control_id=call.call_control_id, room=room))
+        return
+    call.pin_tries += 1
+    Call.objects.filter(pk=call.pk).update(pin_tries=call.pin_tries)
+    if call.pin_tries >= PIN_TRIES:
+        notes[call.call_control_id] = f"Wrong PIN {call.pin_tries} times for {room.name}: hung up"
+        commands.append(command(Kind.HANGUP, call_control_id=call.call_control_id, room=room))
+    else:
+        notes[call.call_control_id] = f"Wrong PIN ({call.pin_tries} of {PIN_TRIES}) for {room.name}: asked again"
+        commands.append(_ask_pin(call, room))
 
 
 def _plan_end_without_moderator(ws, rooms: Rooms, event, commands: list[OutboxCommand], notes) -> None:
@@ -193,8 +249,10 @@ def _plan_end_without_moderator(ws, rooms: Rooms, event, commands: list[OutboxCo
     if room is None or not room.end_on_last_moderator_exit:
         return
     leaving = event.call_control_id
-    caller = ws.calls[leaving].from_number if leaving in ws.calls else _caller_number(leaving)
-    if not rooms.is_moderator(room, caller):
+    caller, role = (
+        (ws.calls[leaving].from_number, ws.calls[leaving].pin_role) if leaving in ws.calls else _caller_of(leaving)
+    )
+    if not (rooms.is_moderator(room, caller) or role == "moderator"):
         return
     remaining = list(
         Participant.objects.filter(conference=conference)
@@ -202,18 +260,20 @@ def _plan_end_without_moderator(ws, rooms: Rooms, event, commands: list[OutboxCo
         .exclude(call_control_id=leaving)
         .values_list("call_control_id", flat=True)
     )
-    numbers = Call.objects.filter(call_control_id__in=remaining).values_list("from_number", flat=True)
-    if remaining and not any(rooms.is_moderator(room, number) for number in numbers):
+    callers = Call.objects.filter(call_control_id__in=remaining).values_list("from_number", "pin_role")
+    if remaining and not any(rooms.is_moderator(room, number) or role == "moderator" for number, role in callers):
         commands.append(command(Kind.END, conference_id=conference.telnyx_id, room=room))
 
 
-def _caller_number(call_control_id: str) -> str:
-    return Call.objects.filter(call_control_id=call_control_id).values_list("from_number", flat=True).first() or ""
+def _caller_of(call_control_id: str) -> tuple[str, str]:
+    """The caller's number, and the PIN they entered ("moderator", "participant" or "")."""
+    return Call.objects.filter(call_control_id=call_control_id).values_list("from_number", "pin_role").first() or ("", "")
 
 
 _PLANNERS = {
     "call.initiated": _plan_initiated,
     "call.answered": _plan_answered,
+    "call.gather.ended": _plan_pin,
     "conference.participant.left": _plan_end_without_moderator,
 }
 
@@ -328,7 +388,7 @@ def _place(command: OutboxCommand) -> Outcome:
     if call is None or room is None:
         return _skipped("the caller hung up, or the room is gone")
     call_control_id = call.call_control_id
-    moderator = is_moderator(room, call.from_number)
+    moderator = is_moderator(room, call.from_number) or call.pin_role == "moderator"
     who = "Moderator" if moderator else "Caller"
     running = live_conference(room)
     if running is not None and running.locked and not moderator and command.kind != Kind.ADMIT:
@@ -449,6 +509,28 @@ def _join(room: Room, conference: Conference, call_control_id: str, moderator: b
     )
 
 
+PIN_PROMPT = "Welcome to {room}. Please enter your PIN, then press the pound key."
+MODERATOR_PIN_PROMPT = "Welcome to {room}. If you are a moderator, enter your PIN. Then press the pound key."
+PIN_AGAIN = "That PIN is not right. Please enter it again, then press the pound key."
+
+
+def _ask_for_pin(command: OutboxCommand) -> Outcome:
+    call, room = _caller(command)
+    if call is None or room is None:
+        return _skipped("the caller hung up, or the room is gone")
+    if call.pin_role or not room.asks_for_pin:
+        return _skipped("no PIN to ask for any more")
+    prompt = PIN_AGAIN if call.pin_tries else (PIN_PROMPT if room.participant_pin else MODERATOR_PIN_PROMPT)
+    body = {"payload": prompt.format(room=room.name), "voice": "female", "maximum_digits": 12, "terminating_digit": "#",
+            "timeout_millis": 20000, "valid_digits": "0123456789"}
+    try:
+        actions.run_call_action(None, call.call_control_id, "gather_using_speak", body, command_id=command.command_id)
+    except TelnyxFailure as failure:
+        return _placing_failed(call, room, failure)
+    record(call.call_control_id, note=f"Asked for the PIN of {room.name}", error="")
+    return SENT
+
+
 def _record(command: OutboxCommand) -> Outcome:
     conference = Conference.objects.filter(telnyx_id=command.conference_telnyx_id).first()
     if conference is None or conference.status == Conference.Status.COMPLETED:
@@ -499,6 +581,7 @@ _EXECUTORS = {
     Kind.ENQUEUE: _enqueue,
     Kind.PLACE: _place,
     Kind.ADMIT: _place,  # a moderator's admission (or unlocking) takes the caller in, locked or not
+    Kind.ASK_PIN: _ask_for_pin,
     Kind.RECORD: _record,
     Kind.END: _end,
     Kind.LOOK_UP: _look_up,

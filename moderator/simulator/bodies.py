@@ -133,6 +133,25 @@ class LeaveQueue(Body):
     command_id: str | None = None
 
 
+class GatherUsingSpeak(Body):
+    payload: Annotated[str, Field(min_length=1, max_length=3000)]
+    voice: NonBlank
+    client_state: ClientState | None = None
+    command_id: str | None = None
+    inter_digit_timeout_millis: Count | None = None
+    invalid_payload: str | None = None
+    language: str | None = None
+    maximum_digits: Annotated[int, Field(ge=1, le=128)] | None = None
+    maximum_tries: Count | None = None
+    minimum_digits: Annotated[int, Field(ge=1, le=128)] | None = None
+    payload_type: Literal["text", "ssml"] | None = None
+    service_level: Literal["basic", "premium"] | None = None
+    terminating_digit: Annotated[str, Field(pattern=r"^[0-9#*A-D]$")] | None = None
+    timeout_millis: Count | None = None
+    valid_digits: str | None = None
+    voice_settings: dict[str, Any] | None = None
+
+
 # --- conferences ----------------------------------------------------------------------------------
 
 

@@ -103,6 +103,7 @@ class SimCall:
     conference_id: str | None = None
     queue_name: str | None = None
     client_state: str | None = None
+    gather: dict[str, Any] | None = None  # a gather command collecting keys: its limits and what was pressed
 
     @property
     def alive(self) -> bool:
@@ -445,6 +446,8 @@ class TelnyxState:
             self._leave(conference, conference.participants[call.call_control_id], reason_exit=True)
         if call.queue_name:
             self._dequeue(call, "hangup")
+        if call.gather is not None:
+            self._end_gather(call, "call_hangup")
         call.state, call.ended_at, call.hangup_cause = "hangup", now(), cause
         self.emit(
             "call.hangup",
@@ -479,15 +482,65 @@ class TelnyxState:
                           if call.state == "hangup" else "Call is not answered")
         for index, digit in enumerate(digits):
             def send(digit=digit) -> None:
-                if call.state == "answered":
-                    self.emit("call.dtmf.received",
-                              {**call.event_ids(), "digit": digit, "from": call.from_number, "to": call.to_number})
+                if call.state != "answered":
+                    return
+                if call.gather is not None:  # a gather takes the keys (a PIN is not reported key by key)
+                    self._gathered(call, digit)
+                    return
+                self.emit("call.dtmf.received",
+                          {**call.event_ids(), "digit": digit, "from": call.from_number, "to": call.to_number})
             if index == 0:
                 send()
             else:
                 self.schedule(index * self.KEY_GAP, send)
 
+    def _gathered(self, call: SimCall, digit: str) -> None:
+        gather = call.gather
+        if digit == gather["terminating_digit"]:
+            return self._end_gather(call)
+        if digit in gather["valid_digits"]:
+            gather["digits"] += digit
+        if len(gather["digits"]) >= gather["maximum_digits"]:
+            self._end_gather(call)
+
+    def _end_gather(self, call: SimCall, status: str | None = None) -> None:
+        gather, call.gather = call.gather, None
+        if gather is None:
+            return
+        digits = gather["digits"]
+        if status is None:
+            status = "valid" if gather["minimum_digits"] <= len(digits) <= gather["maximum_digits"] else "invalid"
+        self.emit("call.gather.ended", {**call.event_ids(), "from": call.from_number, "to": call.to_number,
+                                        "digits": digits, "status": status})
+
     # --- call commands ------------------------------------------------------------------------
+
+    def gather_using_speak(self, call_control_id: str, body: bodies.GatherUsingSpeak) -> dict[str, Any]:
+        """Speak the prompt and gather keys until the terminating digit, `maximum_digits`, or the timeout (then
+        call.gather.ended, "invalid" when too few were pressed)."""
+        call = self.call(call_control_id)
+        if self.repeated(call_control_id, "gather_using_speak", body.command_id):
+            return OK
+        self.remember(call_control_id, "gather_using_speak", body.command_id)
+        self._set_client_state(call, body.client_state)
+        if call.gather is not None:
+            self._end_gather(call, "cancelled")  # a new gather replaces the one running
+        call.gather = gather = {
+            "digits": "",
+            "minimum_digits": body.minimum_digits or 1,
+            "maximum_digits": body.maximum_digits or 128,
+            "terminating_digit": body.terminating_digit or "#",
+            "valid_digits": body.valid_digits or "0123456789#*",
+        }
+        timeout = (body.timeout_millis or 60000) / 1000
+
+        def timed_out() -> None:
+            if call.gather is gather and call.state == "answered":
+                self._end_gather(call)
+
+        self.schedule(timeout, timed_out)
+        return OK
+
     # Each takes its body already validated (moderator.simulator.bodies); each checks everything it
     # can refuse before it changes anything, so a refused command changes nothing and sends nothing.
 

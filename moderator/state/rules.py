@@ -379,12 +379,18 @@ _CALL_FIELDS = (
 )
 
 
-def _call(ws: WorkingSet, event: TelnyxEvent, state: Call.State) -> Call:
+def _call_fields(ws: WorkingSet, event: TelnyxEvent) -> Call:
+    """The call, with whatever of its numbers and ids the event tells first."""
     payload = event.payload
     call = ws.call(event.call_control_id)
     for attribute, key in _CALL_FIELDS:
         if not getattr(call, attribute) and payload.get(key):
             setattr(call, attribute, _text(payload, key, Call, attribute))
+    return call
+
+
+def _call(ws: WorkingSet, event: TelnyxEvent, state: Call.State) -> Call:
+    call = _call_fields(ws, event)
     # Calls only move forward: ringing → answered → hung up.
     if _CALL_STATE_RANK[state] >= _CALL_STATE_RANK[Call.State(call.state)] or call.state_at is None:
         if _CALL_STATE_RANK[state] > _CALL_STATE_RANK[Call.State(call.state)] or call.state_at is None:
@@ -395,6 +401,12 @@ def _call(ws: WorkingSet, event: TelnyxEvent, state: Call.State) -> Call:
     if call.routing_note or call.routing_error or ws.waiting_by_call.get(call.call_control_id):
         ws.queues = True
     return call
+
+
+def _gather_ended(ws: WorkingSet, event: TelnyxEvent, when: datetime) -> None:
+    """A gather ended (a room's PIN was asked): nothing a page shows; dial-in routing reads it
+    (`moderator.control.routing`). Its digits stay in the stored event, and no further."""
+    _call_fields(ws, event)
 
 
 def _call_initiated(ws: WorkingSet, event: TelnyxEvent, when: datetime) -> None:
@@ -442,6 +454,7 @@ RULES: dict[str, Rule] = {
     "call.answered": _call_answered,
     "call.hangup": _call_hangup,
     "call.dtmf.received": _dtmf_received,
+    "call.gather.ended": _gather_ended,
 }
 
 # What the working set must load for a batch (see `WorkingSet.load`).

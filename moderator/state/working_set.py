@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 # outbox sender (`moderator.control`), which write them on their own: an applier must not put back a
 # value it read before they changed it.
 _SKIPPED = {"id", "updated_at"}
-_CALL_SKIPPED = _SKIPPED | {"routing_note", "routing_error"}
+_CALL_SKIPPED = _SKIPPED | {"routing_note", "routing_error", "pin_role", "pin_tries"}
 
 
 def _fields(model: type[Model], skipped: set[str]) -> list[str]:

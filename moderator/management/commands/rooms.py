@@ -48,6 +48,8 @@ class Command(BaseCommand):
         add.add_argument(
             "--mute-on-entry", action="store_true", help="everyone but moderators joins muted (listen-only)"
         )
+        add.add_argument("--participant-pin", default=None, help="callers must enter it (4 to 12 digits; '' removes it)")
+        add.add_argument("--moderator-pin", default=None, help="a caller who enters it joins as a moderator")
         sub.add_parser("list", help="list rooms with their numbers")
         remove = sub.add_parser("remove", help="delete a room and free its numbers")
         remove.add_argument("name")
@@ -76,6 +78,8 @@ class Command(BaseCommand):
             ("hold_audio_url", "hold_audio_url"),
             ("max_participants", "max_participants"),
             ("region", "region"),
+            ("participant_pin", "participant_pin"),
+            ("moderator_pin", "moderator_pin"),
         ):
             if options[option] is not None:
                 setattr(room, field, options[option])
@@ -110,6 +114,9 @@ class Command(BaseCommand):
         ]
         if room.mute_on_entry:
             parts.append("callers join muted")
+        pins = [kind for kind, pin in (("participant", room.participant_pin), ("moderator", room.moderator_pin)) if pin]
+        if pins:
+            parts.append(" and ".join(pins) + " PIN" + ("s" if len(pins) > 1 else ""))  # whether, never which
         if room.is_default:
             parts.append("default room")
         return "; ".join(parts)
