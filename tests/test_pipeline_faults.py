@@ -171,9 +171,11 @@ class Page:
             self.version = message["version"]
             self.rows = {ccid: html for html, ccid in self.ROW.findall(message["rows"])}
             self.summary = message["summary"]
+        elif message["type"] == "rows" and message["version"] == self.version:  # a long roster's other parts
+            self.rows.update({ccid: html for html, ccid in self.ROW.findall(message["html"])})
         elif message["type"] == "update" and message["version"] > self.version:
-            if message["since"] > self.version + 1:
-                await ws.send_json({"type": "resync"})  # a gap: a fresh snapshot
+            if message["since"] > self.version + 1 or message.get("refresh"):
+                await ws.send_json({"type": "resync"})  # a gap (or most rows changed): a fresh snapshot
                 return
             self.version = message["version"]
             self.rows.update({ccid: html.strip() for ccid, html in message["rows"].items()})

@@ -155,7 +155,7 @@ class LiveClient:
                 raise RuntimeError(f"websocket {self.url} closed before its snapshot: {text}")
             if text.startswith('{"type":"snapshot"'):
                 self.apply_snapshot(json.loads(text))
-                return
+                return  # (the parts of a long roster follow: `read` takes them)
 
     def apply_snapshot(self, message: dict) -> None:
         self.snapshots += 1
@@ -179,6 +179,13 @@ class LiveClient:
                     await self.apply_update(json.loads(text))
             elif self.track_state and text.startswith('{"type":"snapshot"'):
                 self.apply_snapshot(json.loads(text))
+            elif self.track_state and text.startswith('{"type":"rows"'):
+                self.apply_rows(json.loads(text))
+
+    def apply_rows(self, message: dict) -> None:
+        """The rest of a long roster's snapshot (it comes in parts)."""
+        if message["version"] == self.version:
+            self.rows.update(split_rows(message["html"]))
 
     async def apply_update(self, message: dict) -> None:
         """What the page does (static/moderator/live.js): apply the next version, resync on a gap."""
@@ -190,6 +197,8 @@ class LiveClient:
             return
         self.version = message["version"]
         self.summary = message["summary"]
+        if message.get("refresh"):  # most rows changed: the page takes a snapshot instead
+            await self.ws.send_str('{"type":"resync"}')
         for ccid, html in message["rows"].items():
             self.rows[ccid] = html.strip()
 
