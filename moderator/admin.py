@@ -18,6 +18,7 @@ from django.utils.html import format_html, format_html_join
 from moderator.ingest import applier
 from moderator.live import timeline
 from moderator.models import (
+    Ban,
     Call,
     CallerName,
     Conference,
@@ -567,3 +568,14 @@ class CallerNameAdmin(admin.ModelAdmin):
     list_filter = ("room",)
     search_fields = ("name", "number")
     readonly_fields = ("named_by", "updated_at")
+
+
+@admin.register(Ban)
+class BanAdmin(admin.ModelAdmin):
+    """Numbers moderators banned from a room (the live view's "Remove and ban…"), lifted or not."""
+
+    list_display = ("number", "room", "conference", "banned_by", "created_at", "lifted_at", "lifted_by")
+    list_filter = ("room", ("lifted_at", admin.EmptyFieldListFilter))
+    search_fields = ("number", "room__name")
+    readonly_fields = ("banned_by", "created_at", "lifted_by")
+    raw_id_fields = ("conference",)

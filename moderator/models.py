@@ -417,6 +417,37 @@ class RoomNumber(models.Model):
         return self.number
 
 
+class Ban(models.Model):
+    """A number a moderator removed and refused in a room: until that conference ends, or for good; undoable."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="bans")
+    number = models.CharField(max_length=64, help_text="The caller's number, E.164.")
+    conference = models.ForeignKey(
+        Conference, null=True, blank=True, on_delete=models.CASCADE, related_name="bans",
+        help_text="Banned until this conference ends; none: for good.",
+    )
+    banned_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="+")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["room", "number"])]
+
+    def __str__(self) -> str:
+        return f"{self.number} banned from {self.room}"
+
+    @classmethod
+    def active(cls):
+        """Bans in force: not lifted, and for good or for a conference still running."""
+        return cls.objects.filter(lifted_at__isnull=True).filter(
+            models.Q(conference__isnull=True) | ~models.Q(conference__status=Conference.Status.COMPLETED)
+        )
+
+
 class CallerName(models.Model):
     """The name a moderator gave a number: shown for its calls to the room (or, with no room, for its calls to
     numbers no room claims), in preference to the caller id."""

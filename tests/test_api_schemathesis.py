@@ -140,6 +140,13 @@ class World:
         dashboard.post(f"/api/calls/{self.queued}/actions/enqueue", {"queue_name": f"support {World.made}"})
         if recording:
             dashboard.post(f"/api/conferences/{self.conference}/actions/record_start", {"format": "mp3"})
+        # The fixture's room is this conference's (as if dialled into; routing is off), and has a ban to lift.
+        with sqlite3.connect(dashboard.database, timeout=10) as connection:
+            connection.execute("UPDATE moderator_conference SET room_id = 1 WHERE telnyx_id = ?", [self.conference])
+            self.ban = connection.execute(
+                "INSERT INTO moderator_ban (room_id, number, created_at) VALUES (1, ?, CURRENT_TIMESTAMP)",
+                [f"+1555099{World.made:04d}"],
+            ).lastrowid
 
 
 # Successes that leave the world usable: reads, and commands that flip a participant's flag or start media.
@@ -150,7 +157,7 @@ KEEP_THE_WORLD = {
         "mute", "unmute", "hold", "unhold", "update", "play", "stop", "speak", "send_dtmf",
         "gather_using_audio", "record_pause", "record_resume",
     )
-} | {"/api/conferences/{id}/resync", "/api/queues/{queue_name}/admit"}  # fmt: skip (its waiting room stays empty)
+} | {"/api/conferences/{id}/resync", "/api/queues/{queue_name}/admit", "/api/bans/{ban_id}/lift"}  # fmt: skip (its waiting room stays empty)
 
 
 class Worlds:
@@ -191,6 +198,8 @@ def put_live_ids(case: Any, world: World) -> None:
             case.path_parameters["call_control_id"] = world.queued if path.endswith("/leave_queue") else world.free
         if "queue_name" in case.path_parameters:
             case.path_parameters["queue_name"] = FUZZ_ROOM_QUEUE
+        if "ban_id" in case.path_parameters:
+            case.path_parameters["ban_id"] = world.ban
     body = case.body
     if isinstance(body, dict) and _coin(case, "body") % 6:
         if isinstance(body.get("call_control_id"), str):
@@ -248,7 +257,7 @@ def test_the_document_lists_every_api_route_and_each_action_with_its_fields():
     paths = document()["paths"]
     api_routes = {route for route in routes(get_resolver().url_patterns) if route.startswith("api/")}
     documented_routes = {
-        resolve(path.replace("{id}", "conf-1").replace("{call_control_id}", "v3:leg").replace("{kind}", "calls").replace("{queue_name}", "room-1-waiting")).route
+        resolve(path.replace("{id}", "conf-1").replace("{call_control_id}", "v3:leg").replace("{kind}", "calls").replace("{queue_name}", "room-1-waiting").replace("{ban_id}", "1")).route
         for path in paths
     }
     assert documented_routes == api_routes

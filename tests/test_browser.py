@@ -24,6 +24,21 @@ def row(page, call_control_id):
     return page.locator(f'tr[data-call-control-id="{call_control_id}"]')
 
 
+def start_conference(sim, server, name: str, numbers: list[str], **join) -> tuple[str, list[str]]:
+    """A conference made through the API from the first number's call, the others joined (with `join`'s options)."""
+    legs = [sim.call(number, "+15550100")["call_control_id"] for number in numbers]
+    api = server.client()
+    api.headers.update({"X-CSRFToken": api.cookies["csrftoken"], "Referer": server.url})
+    response = api.post("/api/conferences", json={"call_control_id": legs[0], "name": name})
+    assert response.status_code == 200, response.text
+    conference_id = response.json()["data"]["id"]
+    for joining in legs[1:]:
+        response = api.post(f"/api/conferences/{conference_id}/actions/join", json={"call_control_id": joining, **join})
+        assert response.status_code == 200, response.text
+    api.close()
+    return conference_id, legs
+
+
 def test_anonymous_page_redirects_to_login(browser, dashboard):
     page = browser.new_page()
     page.goto(f"{dashboard.url}/")
@@ -81,18 +96,7 @@ def test_board_and_live_view_follow_webhooks_in_two_tabs_and_across_a_restart(br
 
 def test_a_click_mutes_in_every_tab_and_a_failure_shows_telnyx_reason(browser, sim_stack):
     sim, server = sim_stack
-    host = sim.call("+15550101", "+15550100")["call_control_id"]
-    guest = sim.call("+15550102", "+15550100")["call_control_id"]
-    api = server.client()
-    headers = {"X-CSRFToken": api.cookies["csrftoken"], "Referer": server.url}
-    response = api.post("/api/conferences", json={"call_control_id": host, "name": "Browser mute"}, headers=headers)
-    assert response.status_code == 200, response.text
-    conference_id = response.json()["data"]["id"]
-    response = api.post(f"/api/conferences/{conference_id}/actions/join", json={"call_control_id": guest},
-                        headers=headers)
-    assert response.status_code == 200, response.text
-    api.close()
-
+    conference_id, (host, guest) = start_conference(sim, server, "Browser mute", ["+15550101", "+15550102"])
     moderator = logged_in_page(browser, server)
     moderator.goto(f"{server.url}/conferences/{conference_id}/")
     observer = logged_in_page(browser, server, "observer")
@@ -123,12 +127,7 @@ def test_the_dialogs_the_registry_declares_send_what_the_moderator_chose(browser
     """Speak (a textarea and selects from the enums) and record (a checkbox that sends a value) go to Telnyx with
     the moderator's choices; a destructive confirmation looks destructive."""
     sim, server = sim_stack
-    host = sim.call("+15550111", "+15550100")["call_control_id"]
-    api = server.client()
-    headers = {"X-CSRFToken": api.cookies["csrftoken"], "Referer": server.url}
-    response = api.post("/api/conferences", json={"call_control_id": host, "name": "Browser dialogs"}, headers=headers)
-    conference_id = response.json()["data"]["id"]
-    api.close()
+    conference_id, (host,) = start_conference(sim, server, "Browser dialogs", ["+15550111"])
     page = logged_in_page(browser, server)
     page.goto(f"{server.url}/conferences/{conference_id}/")
     row(page, host).wait_for(timeout=TIMEOUT * 2)
@@ -159,15 +158,7 @@ def test_the_dialogs_the_registry_declares_send_what_the_moderator_chose(browser
 
 def test_a_moderator_names_a_caller_from_the_row_menu_by_keyboard_and_every_tab_shows_it(browser, sim_stack):
     sim, server = sim_stack
-    host = sim.call("+15550121", "+15550100")["call_control_id"]
-    guest = sim.call("+15550122", "+15550100")["call_control_id"]
-    api = server.client()
-    headers = {"X-CSRFToken": api.cookies["csrftoken"], "Referer": server.url}
-    response = api.post("/api/conferences", json={"call_control_id": host, "name": "Browser names"}, headers=headers)
-    conference_id = response.json()["data"]["id"]
-    assert api.post(f"/api/conferences/{conference_id}/actions/join", json={"call_control_id": guest},
-                    headers=headers).status_code == 200
-    api.close()
+    conference_id, (host, guest) = start_conference(sim, server, "Browser names", ["+15550121", "+15550122"])
     moderator = logged_in_page(browser, server)
     moderator.goto(f"{server.url}/conferences/{conference_id}/")
     observer = logged_in_page(browser, server, "observer")
@@ -198,15 +189,7 @@ def test_a_moderator_names_a_caller_from_the_row_menu_by_keyboard_and_every_tab_
 
 def test_a_raised_hand_waits_in_every_tab_until_the_moderator_unmutes_or_lowers_it(browser, sim_stack):
     sim, server = sim_stack
-    host = sim.call("+15550131", "+15550100")["call_control_id"]
-    guest = sim.call("+15550132", "+15550100")["call_control_id"]
-    api = server.client()
-    headers = {"X-CSRFToken": api.cookies["csrftoken"], "Referer": server.url}
-    response = api.post("/api/conferences", json={"call_control_id": host, "name": "Browser hands"}, headers=headers)
-    conference_id = response.json()["data"]["id"]
-    assert api.post(f"/api/conferences/{conference_id}/actions/join", json={"call_control_id": guest, "mute": True},
-                    headers=headers).status_code == 200
-    api.close()
+    conference_id, (host, guest) = start_conference(sim, server, "Browser hands", ["+15550131", "+15550132"], mute=True)
     moderator = logged_in_page(browser, server)
     moderator.goto(f"{server.url}/conferences/{conference_id}/")
     observer = logged_in_page(browser, server, "observer")

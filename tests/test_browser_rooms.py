@@ -76,10 +76,10 @@ def test_admit_next_then_admit_all_from_the_board_and_lock_from_the_live_view(br
         callers.append(dial(sim, f"+155508200{n}", TOWN_HALL))
         waiting(board, callers[-1]).wait_for(timeout=TIMEOUT * 3)
 
-    board.get_by_role("button", name="Admit the next caller into Town hall").click()
+    board.get_by_role("button", name="Admit next into Town hall").click()
     waiting(board, callers[0]).wait_for(state="detached", timeout=TIMEOUT * 3)
     assert waiting(board, callers[1]).count() == 1 and waiting(board, callers[2]).count() == 1
-    board.get_by_role("button", name="Admit everyone waiting into Town hall").click()
+    board.get_by_role("button", name="Admit all into Town hall").click()
     board.locator("#action-submit").click()  # it asks first: everyone waiting joins
     for caller in callers[1:]:
         waiting(board, caller).wait_for(state="detached", timeout=TIMEOUT * 3)
@@ -107,3 +107,35 @@ def test_admit_next_then_admit_all_from_the_board_and_lock_from_the_live_view(br
         sim.hangup(call)
     for page in (board, live):
         page.context.close()
+
+
+def test_remove_and_ban_from_the_row_menu_then_lift_it(browser, dial_in):
+    from tests.fixtures_dial_in import OPEN_ROOM
+
+    sim, server, api = dial_in
+    host, pest = dial(sim, "+15550830001", OPEN_ROOM), dial(sim, "+15550830002", OPEN_ROOM)
+    eventually(lambda: {host, pest} <= sim_members(sim, "Open room"), "both are in the room's conference")
+    page = logged_in_page(browser, server)
+    page.goto(f"{server.url}/")
+    card = page.locator("#live-conferences .conference-card", has_text="Open room")
+    card.wait_for(timeout=TIMEOUT * 3)
+    page.goto(f"{server.url}/conferences/{card.get_attribute('data-conference-id')}/")
+    row = page.locator(f'#participants tr[data-call-control-id="{pest}"]')
+    row.get_by_role("button", name="More actions for +15550830002").click()
+    page.get_by_role("menuitem", name="Remove and ban…").click()
+    page.select_option("#f-duration", label="for good")
+    assert "danger" in page.locator("#action-submit").get_attribute("class")
+    page.locator("#action-submit").click()
+    row.locator(".badge", has_text="left").wait_for(timeout=TIMEOUT * 3)
+    ban = page.locator("#bans .ban", has_text="+15550830002")
+    ban.wait_for(timeout=TIMEOUT)
+    assert "for good" in ban.inner_text()
+    eventually(lambda: sim_call(sim, pest)["state"] == "hangup", "the banned caller is hung up")
+    page.screenshot(path=str(ARTIFACTS / "ban.png"))
+    ban.get_by_role("button", name="Lift the ban on +15550830002").click()
+    ban.wait_for(state="detached", timeout=TIMEOUT)
+    back = dial(sim, "+15550830002", OPEN_ROOM)
+    eventually(lambda: back in sim_members(sim, "Open room"), "lifted: the number joins again")
+    for call in (host, back):
+        sim.hangup(call)
+    page.context.close()

@@ -57,7 +57,7 @@ def seed_room(server: LiveServer) -> None:
     placed: with a room, dial-in routing hangs up a call to a number no room claims."""
     server.manage("shell", "-c", f"""
 from django.utils import timezone
-from moderator.models import Call, Room, RoomNumber, WaitingCall
+from moderator.models import Call, Conference, Room, RoomNumber, WaitingCall
 room = Room.objects.create(name='Town hall', waiting_room=True, moderator_numbers=['+15550199'])
 RoomNumber.objects.create(room=room, number='+15550100')
 for i, number in enumerate(['+15550181', '+15550182']):
@@ -65,6 +65,7 @@ for i, number in enumerate(['+15550181', '+15550182']):
     WaitingCall.objects.create(call_control_id=f'v3:waiting-{{i}}', queue_name=room.queue_name,
                                enqueued_at=timezone.now(), position=i + 1)
 Call.objects.create(call_control_id='v3:parked', from_number='{PARKED}', to_number='+15550100', state='answered')
+Conference.objects.filter(name='Weekly sync').update(room=room)  # the live view of a room's conference: bans too
 """)
 
 
@@ -257,10 +258,13 @@ DIALOGS = {
                                                  p.locator("#row-menu [data-action=gather_using_audio]").click())),
     "enqueue": ("live", lambda p, c: (open_more(p, c), p.locator("#row-menu [data-action=enqueue]").click())),
     "leave": ("live", lambda p, c: (open_more(p, c), p.locator("#row-menu [data-action=leave]").click())),
+    "ban": ("live", lambda p, c: (open_more(p, c), p.locator("#row-menu [data-action=ban]").click())),
+    "lock": ("live", lambda p, c: p.get_by_role("button", name="Lock", exact=True).click()),
     "admit": ("board", lambda p, c: p.locator("#queues .waiting-call").first.get_by_role("button", name="Admit…").click()),
     "create_conference": ("board", lambda p, c: p.locator("#queues .waiting-call").first.get_by_role(
         "button", name="New conference").click()),
     "drop": ("board", lambda p, c: p.locator("#queues .waiting-call").first.get_by_role("button", name="Drop").click()),
+    "admit_all": ("board", lambda p, c: p.get_by_role("button", name="Admit all into Town hall").click()),
 }
 
 
@@ -384,11 +388,11 @@ def test_the_row_menu_follows_the_menu_button_pattern_and_closes_when_its_row_ch
     focused = lambda: page.evaluate("() => document.activeElement.textContent")  # noqa: E731
     assert focused() == "Name this caller…"
     page.keyboard.press("ArrowUp")
-    assert focused() == "Remove from conference…"
+    assert focused() == "Remove and ban…"
     page.keyboard.press("Home")
     assert focused() == "Name this caller…"
     page.keyboard.press("End")
-    assert focused() == "Remove from conference…"
+    assert focused() == "Remove and ban…"
     page.keyboard.press("ArrowDown")
     assert focused() == "Name this caller…"
     box = menu.bounding_box()

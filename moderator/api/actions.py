@@ -9,12 +9,15 @@ POST /api/calls/<call_control_id>/name         name the caller's number (not a T
 POST /api/conferences/<id>/lower_hands        lower raised hands (not a Telnyx command)
 POST /api/conferences/<id>/lock               lock (or unlock) to new dial-in callers (not a Telnyx command)
 POST /api/queues/<name>/admit                 admit the next `count` (or all) waiting callers of a room
+POST /api/conferences/<id>/ban                hang up a caller and refuse their number in the room
+POST /api/bans/<id>/lift                      undo a ban
 Answers 200 ``{"data": ...}`` or the one error shape of `moderator.api.errors`.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from django.http import HttpRequest, JsonResponse
 from pydantic import ValidationError
@@ -55,6 +58,10 @@ def answer(run) -> JsonResponse:
         return error(404, "call not found", f"no call with call_control_id {exc}")
     except actions.NoNumber:
         return error(409, "no number", "the call has no caller number to name")
+    except actions.NoRoom:
+        return error(409, "no room", "the conference was started for no dial-in room: there is no room to ban from")
+    except actions.UnknownBan as exc:
+        return error(404, "ban not found", f"no ban with id {exc}")
     except actions.NotARoomQueue as exc:
         return error(404, "not a waiting room", f"no room's waiting room is called {exc}")
     except TelnyxFailure as failure:
@@ -107,20 +114,28 @@ def name_caller(request: HttpRequest, call_control_id: str) -> JsonResponse:
     return answer(lambda: actions.name_caller(request.user, call_control_id, json_body(request)))
 
 
-@methods("POST")
-@moderator_required
-def lower_hands(request: HttpRequest, telnyx_id: str) -> JsonResponse:
-    if not possible_id(telnyx_id):
-        return _no_such_conference(telnyx_id)
-    return answer(lambda: actions.lower_hands(request.user, telnyx_id, json_body(request)))
+def _on_conference(run) -> Callable[[HttpRequest, str], JsonResponse]:
+    """A POST view for a moderator's action on a conference that is no Telnyx command: `run(user, id, body)`."""
+
+    @methods("POST")
+    @moderator_required
+    def view(request: HttpRequest, telnyx_id: str) -> JsonResponse:
+        if not possible_id(telnyx_id):
+            return _no_such_conference(telnyx_id)
+        return answer(lambda: run(request.user, telnyx_id, json_body(request)))
+
+    return view
+
+
+lower_hands = _on_conference(actions.lower_hands)
+lock = _on_conference(actions.lock_conference)
+ban = _on_conference(actions.ban_caller)
 
 
 @methods("POST")
 @moderator_required
-def lock(request: HttpRequest, telnyx_id: str) -> JsonResponse:
-    if not possible_id(telnyx_id):
-        return _no_such_conference(telnyx_id)
-    return answer(lambda: actions.lock_conference(request.user, telnyx_id, json_body(request)))
+def lift_ban(request: HttpRequest, ban_id: int) -> JsonResponse:
+    return answer(lambda: actions.lift_ban(request.user, ban_id))
 
 
 @methods("POST")

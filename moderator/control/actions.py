@@ -12,11 +12,13 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from moderator.control import schemas
 from moderator.control.registry import CALL_ACTIONS, CONFERENCE_ACTIONS, CREATE_CONFERENCE, Action
 from moderator.live import broadcast, timeline
 from moderator.models import (
+    Ban,
     Call,
     CallerName,
     Conference,
@@ -306,6 +308,14 @@ def lower_hands(user, conference_id: str, body: dict[str, Any]) -> dict[str, Any
     return {"lowered": sorted(ccid for telnyx_id, ccid in changes.participants)}
 
 
+class UnknownBan(Exception):
+    pass
+
+
+class NoRoom(Exception):
+    """The conference was started for no room: there is no room to refuse the number in."""
+
+
 class NotARoomQueue(Exception):
     """The queue is no room's waiting room: there is no conference to admit its callers into."""
 
@@ -358,3 +368,46 @@ def admit_waiting(user, queue_name: str, body: dict[str, Any]) -> dict[str, Any]
         _admit(room, waiting, audit)
         broadcast.publish_on_commit(_audited(conference, audit, Changes()))
     return {"admitted": [w.call_control_id for w in waiting]}
+
+
+def ban_caller(user, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Remove a caller and refuse their number in the conference's room — until the conference ends, or for good.
+    The ban is kept first (a quick redial is refused), then the call is hung up through the SDK (its own audit
+    row); if Telnyx refuses that, the ban stays, listed and liftable, and the moderator is told what failed."""
+    params = schemas.BanCaller.model_validate(body).model_dump(mode="json")
+    conference = Conference.objects.filter(telnyx_id=conference_id).select_related("room").first()
+    if conference is None:
+        raise UnknownConference(conference_id)
+    if conference.room is None:
+        raise NoRoom(conference_id)
+    call_control_id = params["call_control_id"]
+    number = Call.objects.filter(call_control_id=call_control_id).values_list("from_number", flat=True).first()
+    if not number:
+        raise NoNumber(call_control_id)
+    with transaction.atomic():
+        ban = Ban.objects.create(room=conference.room, number=number, conference=None if params["for_good"] else conference,
+                                 banned_by=user if getattr(user, "is_authenticated", False) else None)
+        audit = _audit(user, "ban", conference, [call_control_id], {**params, "number": number})
+        changes = Changes()
+        changes.bans.add(conference.telnyx_id)
+        broadcast.publish_on_commit(_audited(conference, audit, changes))
+    run_call_action(user, call_control_id, "hangup", {})
+    return {"ban": ban.pk, "number": number, "for_good": params["for_good"]}
+
+
+def lift_ban(user, ban_id: int) -> dict[str, Any]:
+    """Undo a ban: the number may call the room again."""
+    with transaction.atomic():
+        ban = Ban.objects.select_for_update().select_related("conference").filter(pk=ban_id).first()
+        if ban is None:
+            raise UnknownBan(ban_id)
+        if ban.lifted_at is None:
+            ban.lifted_at, ban.lifted_by = timezone.now(), user if getattr(user, "is_authenticated", False) else None
+            ban.save(update_fields=["lifted_at", "lifted_by"])
+        conferences = Conference.objects.filter(room_id=ban.room_id).exclude(status=Conference.Status.COMPLETED)
+        changes = Changes()
+        for conference in conferences:
+            changes.bans.add(conference.telnyx_id)
+            _audited(conference, _audit(user, "unban", conference, [], {"number": ban.number}), changes)
+        broadcast.publish_on_commit(changes)
+    return {"ban": ban.pk, "number": ban.number, "lifted": True}

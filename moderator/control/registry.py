@@ -162,7 +162,7 @@ class PageVerb:
     """A button of the page that is not one action of one target: what it posts, and what it asks for."""
 
     # "conference:<action>", "call:<action>", "create" (POST /api/conferences), "resync", "name" (of a caller),
-    # "lower_hands", "lock:on|off", "admit_waiting:next|all"
+    # "lower_hands", "lock:on|off", "admit_waiting:next|all", "ban", "lift_ban"
     api: str
     form: Form | None = None
 
@@ -181,6 +181,11 @@ PAGE_VERBS: dict[str, PageVerb] = {
     "lock": PageVerb("lock:on", Form("Lock the conference?", confirm="New callers wait in the room's waiting room "
                                      "until you unlock it or admit them; the room's moderators still join.")),
     "unlock": PageVerb("lock:off"),
+    "ban": PageVerb("ban", Form("Remove and ban this caller?", (
+        Field("duration", "Ban", "select", (("conference", "until this conference ends"), ("forever", "for good"))),
+    ), confirm="The call is hung up, and calls from this number to this room are refused (you can lift it).",
+        destructive=True)),
+    "lift_ban": PageVerb("lift_ban"),
     "admit_next": PageVerb("admit_waiting:next"),
     "admit_all": PageVerb("admit_waiting:all", Form("Admit everyone waiting?",
                                                     confirm="Every caller in this waiting room joins the conference.")),

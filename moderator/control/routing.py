@@ -43,7 +43,7 @@ from django.db.models import Case, Value, When
 
 from moderator.control import actions
 from moderator.live import broadcast
-from moderator.models import Call, Conference, OutboxCommand, Participant, Room, UserProfile, derived_command_id
+from moderator.models import Ban, Call, Conference, OutboxCommand, Participant, Room, UserProfile, derived_command_id
 from moderator.state.changes import Changes
 from moderator.telnyx.client import TelnyxFailure, send
 
@@ -82,6 +82,7 @@ class Rooms:
         self.by_number = {number.number: room for room in self.all for number in room.numbers.all()}
         self.default = next((room for room in self.all if room.is_default), None)
         self._moderating_phones: set[str] | None = None
+        self._banned: set[tuple[int, str]] | None = None
 
     def __bool__(self) -> bool:
         return bool(self.by_number or self.default)
@@ -98,6 +99,16 @@ class Rooms:
         if self._moderating_phones is None:
             self._moderating_phones = moderating_phones()
         return number in self._moderating_phones
+
+
+    def is_banned(self, room: Room, number: str) -> bool:
+        if self._banned is None:
+            self._banned = set(Ban.active().values_list("room_id", "number"))
+        return (room.pk, number) in self._banned
+
+
+def is_banned(room: Room, number: str) -> bool:
+    return bool(number) and Ban.active().filter(room=room, number=number).exists()
 
 
 def moderating_phones(numbers: set[str] | None = None) -> set[str]:
@@ -165,7 +176,10 @@ def _plan_initiated(ws, rooms: Rooms, event, commands: list[OutboxCommand], note
     if call.routing_note or call.call_control_id in notes:
         return  # decided by an earlier delivery (another event id, another worker)
     room = rooms.for_number(call.to_number)
-    if room is not None:
+    if room is not None and rooms.is_banned(room, call.from_number):
+        notes[call.call_control_id] = f"Banned from {room.name}: hung up"
+        commands.append(command(Kind.HANGUP, call_control_id=call.call_control_id, room=room))
+    elif room is not None:
         notes[call.call_control_id] = f"Ringing: answering for {room.name}"
         commands.append(command(Kind.ANSWER, call_control_id=call.call_control_id, room=room))
     else:
@@ -388,6 +402,9 @@ def _place(command: OutboxCommand) -> Outcome:
     if call is None or room is None:
         return _skipped("the caller hung up, or the room is gone")
     call_control_id = call.call_control_id
+    if is_banned(room, call.from_number):  # banned since the call was answered
+        record(call_control_id, note=f"Banned from {room.name}: hung up", error="")
+        return _hangup(command)
     moderator = is_moderator(room, call.from_number) or call.pin_role == "moderator"
     who = "Moderator" if moderator else "Caller"
     running = live_conference(room)

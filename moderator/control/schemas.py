@@ -279,6 +279,13 @@ class Admit(Body):
     count: Annotated[int, Field(ge=1, le=5000)] | None = None
 
 
+class BanCaller(Body):
+    """POST /api/conferences/<id>/ban: hang up this leg's call and refuse its number in the room."""
+
+    call_control_id: CallControlId
+    for_good: bool = False  # else until this conference ends
+
+
 class LowerHands(Body):
     """POST /api/conferences/<id>/lower_hands: these legs' hands (none named: everyone's)."""
 

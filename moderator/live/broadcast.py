@@ -110,12 +110,15 @@ def build_messages(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
             "announce": timeline.announcements(notes, callers) + raised,
             **({"refresh": True} if refresh else {}),
             **({"hands": fragments.hands(conference, True)} if hands_changed else {}),
+            **({"bans": fragments.bans(conference, True)} if telnyx_id in changes.bans else {}),
         }
         observed = {**update}
         if changed and not refresh:
             observed["rows"] = rows(False)
         if hands_changed:
             observed["hands"] = fragments.hands(conference, False)
+        if telnyx_id in changes.bans:
+            observed["bans"] = fragments.bans(conference, False)
         out.append((conference_group(telnyx_id), message(update, observed if observed != update else None)))
         out.append((BOARD_GROUP, message({
             "type": "conference",

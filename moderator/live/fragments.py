@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from moderator.live import timeline
-from moderator.models import Call, Conference, Participant, Recording, Room
+from moderator.models import Ban, Call, Conference, Participant, Recording, Room
 from moderator.state.serializers import (
     calls_by_control_id,
     conference_dict,
@@ -127,6 +127,18 @@ def hands(conference: Conference, can_moderate: bool, raised: list[dict[str, Any
     return render("hands.html", {"hands": raised, "can_moderate": can_moderate and conference.is_live})
 
 
+def bans(conference: Conference, can_moderate: bool) -> SafeString:
+    """The numbers banned from the conference's room (in force), newest first; Lift for moderators of a live one."""
+    if conference.room_id is None:
+        return mark_safe("")
+    listed = [
+        {"id": ban.pk, "number": ban.number, "for_good": ban.conference_id is None,
+         "by": ban.banned_by.get_username() if ban.banned_by else ""}
+        for ban in Ban.active().filter(room_id=conference.room_id).select_related("banned_by")
+    ]
+    return render("bans.html", {"bans": listed, "can_moderate": can_moderate and conference.is_live})
+
+
 def conference_parts(conference: Conference, can_moderate: bool, rows_per_part: int = 0) -> dict[str, Any]:
     """Everything the live view shows, as fragments: for a page's first load and a (re)connecting page's
     snapshot. Observers get no controls: they may watch, not act; nor does anyone once the conference ended.
@@ -140,6 +152,7 @@ def conference_parts(conference: Conference, can_moderate: bool, rows_per_part: 
     return {
         "summary": render("summary.html", context),
         "hands": hands(conference, can_moderate, participants),
+        "bans": bans(conference, can_moderate),
         "rows": rows[0],
         **({"more_rows": rows[1:]} if rows_per_part else {}),
         "timeline": render("timeline.html", {"entries": timeline.history(conference)}),

@@ -68,6 +68,8 @@ ACTION_WORDING = {
     "lock": "locked the conference: new callers wait",
     "unlock": "unlocked the conference",
     "admit": "admitted {targets} from the waiting room",
+    "ban": "removed and banned {targets}",
+    "unban": "lifted the ban on {number}",
 }
 # A failed attempt reads in the infinitive: "could not mute …", not "could not muted …".
 INFINITIVES = {
@@ -150,6 +152,8 @@ def action_text(action: str, parameters: dict[str, Any], call_control_ids: list[
         wording = ROLE_WORDING.get(parameters.get("supervisor_role", "none"), "changed the role of {targets}")
     elif action == "name" and not parameters.get("name"):
         wording = "forgot the name of {number}"
+    elif action == "ban":
+        wording = ACTION_WORDING["ban"] + (" for good" if parameters.get("for_good") else " until the conference ends")
     else:
         wording = ACTION_WORDING.get(action, fallback)
     text = wording.format(targets=targets, digits=str(parameters.get("digits", "")),

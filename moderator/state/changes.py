@@ -45,6 +45,7 @@ class Changes:
     participants: set[tuple[str, str]] = field(default_factory=set)  # (conference id, call_control_id)
     queues: bool = False  # the board's waiting-room panel
     hands: set[str] = field(default_factory=set)  # conferences whose raised hands changed
+    bans: set[str] = field(default_factory=set)  # conferences whose room's bans changed
     raised: list[tuple[str, str]] = field(default_factory=list)  # (conference id, call_control_id): hands just up
     timeline: list[TimelineNote] = field(default_factory=list)
     # The versions these changes took, per conference: from `since` to `versions` (several transactions, one
@@ -69,6 +70,7 @@ class Changes:
         self.conferences |= other.conferences
         self.participants |= other.participants
         self.hands |= other.hands
+        self.bans |= other.bans
         self.raised.extend(other.raised)
         self.queues = self.queues or other.queues
         self.timeline.extend(other.timeline)

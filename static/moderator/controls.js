@@ -330,6 +330,10 @@ function send(spec, button, values, body) {
       return post(`/api/conferences/${id(conference)}/lock`, { locked: api === "on" });
     case "admit_waiting":
       return post(`/api/queues/${id(button.dataset.queue)}/admit`, api === "next" ? { count: 1 } : {});
+    case "ban":
+      return post(`/api/conferences/${id(conference)}/ban`, { call_control_id: callControlId, for_good: values.duration === "forever" });
+    case "lift_ban":
+      return post(`/api/bans/${id(button.dataset.ban)}/lift`, {});
     case "lower_hands":
       return post(`/api/conferences/${id(conference)}/lower_hands`, callControlId ? { call_control_ids: [callControlId] } : {});
     case "call":

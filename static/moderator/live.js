@@ -86,6 +86,7 @@ function readOnlyIfEnded() {
 function applyConferenceSnapshot(message) {
   document.getElementById("conference-summary").innerHTML = message.summary;
   document.getElementById("hands").innerHTML = message.hands;
+  document.getElementById("bans").innerHTML = message.bans;
   document.getElementById("participants").innerHTML = message.rows;
   document.getElementById("timeline").innerHTML = message.timeline;
   showViewers(message.viewers);
@@ -117,6 +118,7 @@ function applyConferenceUpdate(message) {
   live.version = message.version;
   document.getElementById("conference-summary").innerHTML = message.summary;
   if (message.hands !== undefined) document.getElementById("hands").innerHTML = message.hands;
+  if (message.bans !== undefined) document.getElementById("bans").innerHTML = message.bans;
   // Most of a crowd changed at once (the conference ended, a resync): a snapshot, in parts, is cheaper.
   if (message.refresh) live.resync();
   for (const [callControlId, html] of Object.entries(message.rows)) replaceRow(callControlId, html);
