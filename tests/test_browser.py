@@ -216,5 +216,11 @@ def test_a_raised_hand_waits_in_every_tab_until_the_moderator_unmutes_or_lowers_
     moderator.get_by_role("button", name="Lower the hand of +15550132").click()
     observer.locator("#timeline li", has_text="moderator lowered the hand of +15550132").wait_for(timeout=TIMEOUT)
     assert observer.locator("#hands .hand-item").count() == 0
+    # The timeline shows one kind of entry at a time.
+    observer.select_option("#timeline-filter", "actions")
+    shown = observer.locator("#timeline > li:visible")
+    assert shown.count() >= 2 and all("moderator" in text for text in shown.all_inner_texts())
+    observer.select_option("#timeline-filter", "arrivals")
+    assert all(text.endswith("joined") for text in observer.locator("#timeline > li:visible").all_inner_texts())
     for page in (moderator, observer):
         page.context.close()

@@ -47,7 +47,8 @@ hall = Conference.objects.create(telnyx_id='hall-1', name='Town hall of {HALL}',
 Call.objects.bulk_create([Call(call_control_id=f'v3:hall-{{i}}', from_number=f'+1555070{{i:04d}}', to_number='+15550100',
                                caller_name='Ada Lovelace' if i == 321 else '') for i in range({HALL})])
 Participant.objects.bulk_create([Participant(conference=hall, call_control_id=f'v3:hall-{{i}}', joined_at=now,
-                                             status='left' if i % 10 == 9 else 'joined', left_at=now if i % 10 == 9 else None)
+                                             status='left' if i % 10 == 9 else 'joined', left_at=now if i % 10 == 9 else None,
+                                             hand_raised_at=now if i == 500 else None)
                                  for i in range({HALL})])
 """)
 
@@ -561,4 +562,18 @@ def test_a_thousand_people_one_found_by_name_or_number_and_who_left_hidden_acros
     page.reload()
     settle(page)
     assert page.get_by_label("Hide who left").is_checked() and shown() == HALL - HALL // 10
+
+    # People by name first; raised hands (and the speaker) first; both kept for the next visit.
+    first_row = lambda: page.locator("#participants tr.leg:not(.filtered)").first.get_attribute("data-call-control-id")  # noqa: E731
+    page.select_option("#roster-sort", "name")
+    assert first_row() == "v3:hall-321"  # Ada Lovelace
+    page.get_by_label("Hands and speakers first").check()
+    assert first_row() == "v3:hall-500"
+    page.reload()
+    settle(page)
+    assert page.locator("#roster-sort").input_value() == "name" and first_row() == "v3:hall-500"
+    page.select_option("#roster-sort", "joined")
+    page.get_by_label("Hands and speakers first").uncheck()
+    page.get_by_label("Hide who left").uncheck()
+    assert first_row() == "v3:hall-0"
     page.context.close()

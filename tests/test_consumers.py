@@ -278,3 +278,21 @@ async def test_nothing_is_broadcast_for_a_rolled_back_change(user):
     conference = await database_sync_to_async(Conference.objects.get)(telnyx_id="conf-ws")
     assert conference.name == "" and conference.version == 1
     await communicator.disconnect()
+
+
+async def test_a_flood_of_arrivals_reads_as_one_timeline_entry_with_the_names_inside(user):
+    await webhook(event("conference.created", {**leg("host"), **CONF}, at(1), occurred_in_payload=True))
+    communicator = await connect("/ws/conferences/conf-ws/", user)
+    await communicator.connect()
+    await snapshot_of(communicator)
+    for body in [encode(event("conference.participant.joined", {**leg(f"guest{i}"), **CONF}, at(2 + i / 10),
+                              event_id=f"ev-join-{i}")) for i in range(6)]:
+        await post_only(body)
+    await database_sync_to_async(apply_stored)()  # one batch: one update
+    update = await next_of_type(communicator, "update")
+    assert update["timeline"].count("<li class=\"tl-joined tl-group\"") == 1 and "6 joined" in update["timeline"]
+    assert all(f"ev-join-{i}" in update["timeline"] for i in range(6))  # the members' keys: never shown twice
+    await communicator.send_to(text_data=json.dumps({"type": "resync"}))
+    snapshot = await next_of_type(communicator, "snapshot")
+    assert snapshot["timeline"].count("tl-group") == 1 and "6 joined" in snapshot["timeline"]
+    await communicator.disconnect()

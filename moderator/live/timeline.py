@@ -188,10 +188,40 @@ def action_note(conference_id: str, action: ModeratorAction) -> TimelineNote:
     return TimelineNote(conference_id, action.created_at, key=f"action:{action.pk}", entry=action_entry(action))
 
 
+# A flood of arrivals or departures (a town hall dialling in) reads as one entry: "12 joined", names inside.
+FLOOD = 4
+FLOODING = {"joined": "joined", "left": "left"}
+
+
+def grouped(worded: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Entries (newest first) with each run of FLOOD or more arrivals (or departures) folded into one. The
+    folded entry keeps its members' keys: a page that has one of them already takes the group as a duplicate."""
+    out: list[dict[str, Any]] = []
+    run: list[dict[str, Any]] = []
+
+    def close() -> None:
+        if len(run) >= FLOOD:
+            out.append({"key": f"group:{run[-1]['key']}", "at": run[0]["at"], "kind": run[0]["kind"],
+                        "text": f"{len(run)} {FLOODING[run[0]['kind']]}", "members": list(reversed(run))})
+        else:
+            out.extend(run)
+        run.clear()
+
+    for entry in worded:
+        if run and entry["kind"] != run[0]["kind"]:
+            close()
+        if entry["kind"] in FLOODING:
+            run.append(entry)
+        else:
+            out.append(entry)
+    close()
+    return out
+
+
 def entries(notes: list[TimelineNote], callers: dict[str, str]) -> list[dict[str, Any]]:
-    """Notes of one committed change, worded, newest first."""
+    """Notes of one committed change, worded, newest first, floods folded."""
     worded = [note.entry or event_entry(note, callers) for note in notes]
-    return sorted(worded, key=lambda e: e["at"] or "", reverse=True)
+    return grouped(sorted(worded, key=lambda e: e["at"] or "", reverse=True))
 
 
 def announcements(notes: list[TimelineNote], callers: dict[str, str]) -> list[str]:
@@ -220,4 +250,4 @@ def history(conference: Conference) -> list[dict[str, Any]]:
     callers = callers_of({n.call_control_id for n in notes if n.call_control_id}
                          | {c for a in actions for c in named_legs(a)})
     worded = [event_entry(n, callers) for n in notes] + [action_entry(a, callers) for a in actions]
-    return sorted(worded, key=lambda e: e["at"] or "", reverse=True)[:LENGTH]
+    return grouped(sorted(worded, key=lambda e: e["at"] or "", reverse=True)[:LENGTH])

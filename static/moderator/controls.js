@@ -466,11 +466,12 @@ document.addEventListener("keydown", (event) => {
 
 // A row re-rendered (or gone) takes its menu along: the menu never acts for a row that is not there.
 document.addEventListener("row-replaced", (event) => {
-  if (!menuOpener || menuOpener.dataset.menu !== event.detail.callControlId) return;
+  if (!menuOpener || ![menuOpener.dataset.menu, "*"].includes(event.detail.callControlId)) return; // "*": a snapshot
   const hadFocus = rowMenu.contains(document.activeElement);
+  const callControlId = menuOpener.dataset.menu;
   closeRowMenu(false);
   if (!hadFocus) return;
-  const row = document.querySelector(`#participants tr[data-call-control-id="${CSS.escape(event.detail.callControlId)}"]`);
+  const row = document.querySelector(`#participants tr[data-call-control-id="${CSS.escape(callControlId)}"]`);
   (row?.querySelector("button[data-menu]") || document.getElementById("legs-title"))?.focus();
 });
 

@@ -103,7 +103,7 @@ function appendRows(message) {
   rows.innerHTML = message.html;
   document.getElementById("participants").append(...rows.children);
   markMe();
-  document.dispatchEvent(new CustomEvent("row-replaced", { detail: { callControlId: "*" } }));
+  document.dispatchEvent(new CustomEvent("row-replaced", { detail: { callControlId: "+" } })); // rows added after the others
   readOnlyIfEnded();
 }
 
@@ -133,8 +133,15 @@ function applyConferenceUpdate(message) {
 function prependEntries(html) {
   const timeline = document.getElementById("timeline");
   const incoming = fragment(html);
-  for (const entry of [...incoming.querySelectorAll("li[data-key]")]) {
-    if (timeline.querySelector(`li[data-key="${CSS.escape(entry.dataset.key)}"]`)) entry.remove();
+  // A folded flood carries its members' keys: shown already (one of them, or the group), it is a duplicate.
+  const shown = new Set();
+  for (const li of [...timeline.children].filter((li) => li.dataset.key)) {
+    shown.add(li.dataset.key);
+    for (const key of (li.dataset.keys || "").split(" ")) if (key) shown.add(key);
+  }
+  for (const entry of [...incoming.children].filter((li) => li.dataset.key)) {
+    const keys = [entry.dataset.key, ...(entry.dataset.keys || "").split(" ").filter(Boolean)];
+    if (keys.some((key) => shown.has(key))) entry.remove();
   }
   if (incoming.querySelector("li[data-key]")) timeline.querySelector("li.empty")?.remove();
   timeline.prepend(incoming);
