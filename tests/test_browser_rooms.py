@@ -139,3 +139,34 @@ def test_remove_and_ban_from_the_row_menu_then_lift_it(browser, dial_in):
     for call in (host, back):
         sim.hangup(call)
     page.context.close()
+
+
+def test_a_listen_only_room_shows_its_callers_muted_and_a_pin_room_lets_in_who_knows_the_pin(browser, dial_in):
+    from tests.fixtures_dial_in import LECTURE, LECTURER, VAULT
+
+    sim, server, api = dial_in
+    board = logged_in_page(browser, server)
+    lecturer, listener = dial(sim, LECTURER, LECTURE), dial(sim, "+15550840001", LECTURE)
+    card = board.locator("#live-conferences .conference-card", has_text="Lecture")
+    card.wait_for(timeout=TIMEOUT * 3)
+    live = logged_in_page(browser, server)
+    live.goto(f"{server.url}/conferences/{card.get_attribute('data-conference-id')}/")
+    listening = live.locator(f'#participants tr[data-call-control-id="{listener}"]')
+    listening.locator(".badge", has_text="muted").wait_for(timeout=TIMEOUT * 3)
+    live.locator(f'#participants tr[data-call-control-id="{lecturer}"] .badge', has_text="joined").wait_for(timeout=TIMEOUT)
+    assert live.locator(f'#participants tr[data-call-control-id="{lecturer}"] .badge.muted').count() == 0
+    listening.get_by_role("button", name="Unmute").click()  # the lecturer lets a listener speak
+    listening.locator(".badge.muted").wait_for(state="detached", timeout=TIMEOUT)
+
+    # Vault asks for a PIN: the caller shows in its waiting room only once they entered the right one.
+    caller = dial(sim, "+15550840002", VAULT)
+    eventually(lambda: sim.requests_to("/actions/gather_using_speak"), "the caller is asked for the PIN")
+    assert waiting(board, caller).count() == 0
+    sim.press(caller, "4321#")
+    waiting(board, caller).wait_for(timeout=TIMEOUT * 3)
+    assert "4321" not in board.content()
+    board.screenshot(path=str(ARTIFACTS / "pin-room-board.png"), full_page=True)
+    for call in (lecturer, listener, caller):
+        sim.hangup(call)
+    for page in (board, live):
+        page.context.close()
