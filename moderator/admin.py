@@ -445,6 +445,10 @@ class RoomForm(forms.ModelForm):
         help_text="One number a line, in E.164 form (+15550199). Callers from these numbers join as moderators.",
     )
     hold_audio_url = forms.URLField(label="Hold audio URL", max_length=1024, required=False, assume_scheme="https")
+    pin_prompt_audio_url = forms.URLField(
+        label="PIN prompt audio URL", max_length=1024, required=False, assume_scheme="https",
+        help_text=Room._meta.get_field("pin_prompt_audio_url").help_text,
+    )
     # PINs are set here, never shown: an empty field keeps the PIN the room has.
     participant_pin = forms.RegexField(
         r"^[0-9]{4,12}$", required=False, label="Participant PIN", widget=forms.PasswordInput(render_value=False),
@@ -541,7 +545,7 @@ class RoomAdmin(admin.ModelAdmin):
             "PINs",
             {
                 "description": "Asked of every caller but the room's moderator numbers, three tries. Never shown.",
-                "fields": ("participant_pin", "moderator_pin", "remove_pins"),
+                "fields": ("participant_pin", "moderator_pin", "remove_pins", "pin_prompt_audio_url"),
             },
         ),
     )

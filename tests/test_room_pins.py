@@ -11,7 +11,7 @@ import pytest
 from moderator.admin import redacted
 from moderator.control.routing import pin_role
 from moderator.models import Room
-from tests.fixtures_dial_in import VAULT, dashboard_waiting, dial, sim_call, sim_conference, sim_members
+from tests.fixtures_dial_in import AUDIO_VAULT, VAULT, dashboard_waiting, dial, sim_call, sim_conference, sim_members
 from tests.fixtures_live_server import eventually
 
 
@@ -83,3 +83,15 @@ def test_the_admin_sets_pins_without_showing_them_keeps_them_when_left_empty_and
     assert admin_client.post(f"/admin/moderator/room/{room.pk}/change/", {**form, "remove_pins": "on"}).status_code == 302
     room.refresh_from_db()
     assert (room.participant_pin, room.moderator_pin) == ("", "")
+
+
+def test_a_room_may_ask_for_its_pin_with_its_own_recording(dial_in):
+    sim, server, api = dial_in
+    caller = dial(sim, "+15550651", AUDIO_VAULT)
+    asked = eventually(lambda: [json.loads(r["body"]) for r in sim.requests_to("/actions/gather_using_audio")
+                                if f"/calls/{caller}/" in r["path"]], "asked with the room's recording")
+    assert asked[0]["audio_url"] == "https://example.com/enter-your-pin.mp3" and "payload" not in asked[0]
+    assert not [r for r in sim.requests_to("/actions/gather_using_speak") if f"/calls/{caller}/" in r["path"]]
+    sim.press(caller, "5555#")
+    eventually(lambda: caller in sim_members(sim, "Audio vault"), "the right PIN: into the conference")
+    sim.hangup(caller)

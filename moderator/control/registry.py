@@ -150,6 +150,7 @@ CALL_ACTIONS: dict[str, Action] = {
         # Dial-in routing's, not a moderator's: the page offers no button for them.
         Action("answer", "call", schemas.CallCommand, "answer", True, "answer the call"),
         Action("gather_using_speak", "call", schemas.GatherSpeak, "gather_using_speak", True, "ask for the PIN"),
+        Action("gather_using_audio", "call", schemas.GatherAudio, "gather_using_audio", True, "ask for the PIN"),
     )
 }
 MODERATOR_CALL_ACTIONS = ("enqueue", "leave_queue", "hangup")

@@ -537,11 +537,14 @@ def _ask_for_pin(command: OutboxCommand) -> Outcome:
         return _skipped("the caller hung up, or the room is gone")
     if call.pin_role or not room.asks_for_pin:
         return _skipped("no PIN to ask for any more")
-    prompt = PIN_AGAIN if call.pin_tries else (PIN_PROMPT if room.participant_pin else MODERATOR_PIN_PROMPT)
-    body = {"payload": prompt.format(room=room.name), "voice": "female", "maximum_digits": 12, "terminating_digit": "#",
-            "timeout_millis": 20000, "valid_digits": "0123456789"}
+    body = {"maximum_digits": 12, "terminating_digit": "#", "timeout_millis": 20000, "valid_digits": "0123456789"}
+    if room.pin_prompt_audio_url:  # the room's own recording, every try
+        action, body = "gather_using_audio", {**body, "audio_url": room.pin_prompt_audio_url}
+    else:
+        prompt = PIN_AGAIN if call.pin_tries else (PIN_PROMPT if room.participant_pin else MODERATOR_PIN_PROMPT)
+        action, body = "gather_using_speak", {**body, "payload": prompt.format(room=room.name), "voice": "female"}
     try:
-        actions.run_call_action(None, call.call_control_id, "gather_using_speak", body, command_id=command.command_id)
+        actions.run_call_action(None, call.call_control_id, action, body, command_id=command.command_id)
     except TelnyxFailure as failure:
         return _placing_failed(call, room, failure)
     record(call.call_control_id, note=f"Asked for the PIN of {room.name}", error="")

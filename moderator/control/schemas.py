@@ -254,6 +254,17 @@ class CallCommand(Body):
     client_state: ClientState | None = None
 
 
+class GatherAudio(Body):
+    """gather_using_audio on a call: dial-in routing asks for a room's PIN with the room's own recording."""
+
+    audio_url: Url
+    minimum_digits: Annotated[int, Field(ge=1, le=128)] | None = None
+    maximum_digits: Annotated[int, Field(ge=1, le=128)] | None = None
+    terminating_digit: Annotated[str, Field(pattern=DIGIT_PATTERN)] | None = None
+    timeout_millis: Annotated[int, Field(ge=1, le=600000)] | None = None
+    valid_digits: Annotated[str, Field(min_length=1, max_length=16, pattern=DIGITS_PATTERN)] | None = None
+
+
 class GatherSpeak(Body):
     """gather_using_speak on a call: dial-in routing asks for a room's PIN (no moderator's button)."""
 

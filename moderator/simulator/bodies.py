@@ -133,6 +133,28 @@ class LeaveQueue(Body):
     command_id: str | None = None
 
 
+class GatherUsingAudioCall(Body):
+    audio_url: str | None = None
+    client_state: ClientState | None = None
+    command_id: str | None = None
+    inter_digit_timeout_millis: Count | None = None
+    invalid_audio_url: str | None = None
+    invalid_media_name: str | None = None
+    maximum_digits: Annotated[int, Field(ge=1, le=128)] | None = None
+    maximum_tries: Count | None = None
+    media_name: str | None = None
+    minimum_digits: Annotated[int, Field(ge=1, le=128)] | None = None
+    terminating_digit: Annotated[str, Field(pattern=r"^[0-9#*A-D]$")] | None = None
+    timeout_millis: Count | None = None
+    valid_digits: str | None = None
+
+    @model_validator(mode="after")
+    def _media(self) -> GatherUsingAudioCall:
+        if not self.audio_url and not self.media_name:
+            raise PydanticCustomError("missing", "Either 'audio_url' or 'media_name' is required.")
+        return self
+
+
 class GatherUsingSpeak(Body):
     payload: Annotated[str, Field(min_length=1, max_length=3000)]
     voice: NonBlank

@@ -509,6 +509,8 @@ def create_app(sender: WebhookSender, config: SimulatorConfig) -> web.Applicatio
         web.post("/v2/calls/{call_control_id}/actions/enqueue", call_command("enqueue", bodies.Enqueue)),
         web.post("/v2/calls/{call_control_id}/actions/gather_using_speak",
                  call_command("gather_using_speak", bodies.GatherUsingSpeak)),
+        web.post("/v2/calls/{call_control_id}/actions/gather_using_audio",
+                 call_command("gather_using_audio_call", bodies.GatherUsingAudioCall)),
         web.post(
             "/v2/calls/{call_control_id}/actions/leave_queue", call_command("leave_queue", bodies.LeaveQueue)
         ),

@@ -515,13 +515,17 @@ class TelnyxState:
 
     # --- call commands ------------------------------------------------------------------------
 
-    def gather_using_speak(self, call_control_id: str, body: bodies.GatherUsingSpeak) -> dict[str, Any]:
+    def gather_using_audio_call(self, call_control_id: str, body: bodies.GatherUsingAudioCall) -> dict[str, Any]:
+        """Play the prompt and gather keys, as gather_using_speak does."""
+        return self.gather_using_speak(call_control_id, body, action="gather_using_audio")
+
+    def gather_using_speak(self, call_control_id: str, body, action: str = "gather_using_speak") -> dict[str, Any]:
         """Speak the prompt and gather keys until the terminating digit, `maximum_digits`, or the timeout (then
         call.gather.ended, "invalid" when too few were pressed)."""
         call = self.call(call_control_id)
-        if self.repeated(call_control_id, "gather_using_speak", body.command_id):
+        if self.repeated(call_control_id, action, body.command_id):
             return OK
-        self.remember(call_control_id, "gather_using_speak", body.command_id)
+        self.remember(call_control_id, action, body.command_id)
         self._set_client_state(call, body.client_state)
         if call.gather is not None:
             self._end_gather(call, "cancelled")  # a new gather replaces the one running

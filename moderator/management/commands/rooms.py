@@ -50,6 +50,7 @@ class Command(BaseCommand):
         )
         add.add_argument("--participant-pin", default=None, help="callers must enter it (4 to 12 digits; '' removes it)")
         add.add_argument("--moderator-pin", default=None, help="a caller who enters it joins as a moderator")
+        add.add_argument("--pin-prompt-audio-url", default=None, help="played to ask for the PIN instead of speech")
         sub.add_parser("list", help="list rooms with their numbers")
         remove = sub.add_parser("remove", help="delete a room and free its numbers")
         remove.add_argument("name")
@@ -80,6 +81,7 @@ class Command(BaseCommand):
             ("region", "region"),
             ("participant_pin", "participant_pin"),
             ("moderator_pin", "moderator_pin"),
+            ("pin_prompt_audio_url", "pin_prompt_audio_url"),
         ):
             if options[option] is not None:
                 setattr(room, field, options[option])
