@@ -538,6 +538,7 @@ class RoomAdmin(admin.ModelAdmin):
                     "start_on_moderator",
                     "end_on_last_moderator_exit",
                     "mute_on_entry",
+                    "refuse_when_locked",
                 )
             },
         ),

@@ -384,6 +384,10 @@ class Room(models.Model):
         max_length=12, blank=True, validators=[RegexValidator(r"^[0-9]{4,12}$", "4 to 12 digits.")],
         help_text="A caller who enters it joins as a moderator (4 to 12 digits).",
     )
+    refuse_when_locked = models.BooleanField(
+        "refuse callers while locked", default=False,
+        help_text="While its conference is locked, new callers hear that it is closed and are hung up (instead of waiting).",
+    )
     pin_prompt_audio_url = models.URLField(
         "PIN prompt audio URL", max_length=1024, blank=True,
         help_text="Played to ask for the PIN (gather_using_audio) instead of the spoken prompt.",

@@ -14,6 +14,7 @@ LECTURE = "+15550500"
 LECTURER = "+15550501"
 VAULT = "+15550600"
 AUDIO_VAULT = "+15550650"
+CLOSED_ROOM = "+15550660"
 HOST = "+15550199"
 PROFILE_PHONE = "+15550188"
 
@@ -28,6 +29,7 @@ def make_rooms(server: LiveServer) -> None:
          "--end-on-moderator-exit", "--record", "--hold-audio-url", "https://example.com/hold.mp3"],
         ["Lecture", "--number", LECTURE, "--moderator", LECTURER, "--mute-on-entry"],
         ["Vault", "--number", VAULT, "--waiting-room", "--participant-pin", "4321", "--moderator-pin", "9876"],
+        ["Closed room", "--number", CLOSED_ROOM, "--refuse-when-locked"],
         ["Audio vault", "--number", AUDIO_VAULT, "--participant-pin", "5555",
          "--pin-prompt-audio-url", "https://example.com/enter-your-pin.mp3"],
     ]  # fmt: skip

@@ -3,7 +3,10 @@ end to end: the simulator's callers ring, the dashboard routes them, the moderat
 
 from __future__ import annotations
 
+import json
+
 from tests.fixtures_dial_in import (
+    CLOSED_ROOM,
     HOST,
     OPEN_ROOM,
     PROFILE_PHONE,
@@ -80,3 +83,18 @@ def test_admitting_or_locking_wrongly_is_a_clear_error_that_changes_nothing(dial
     observer.headers.update({"X-CSRFToken": observer.cookies["csrftoken"], "Referer": server.url})
     assert observer.post("/api/queues/room-1-waiting/admit", json={}).status_code == 403
     observer.close()
+
+
+def test_a_room_that_refuses_callers_while_locked_tells_them_and_hangs_up(dial_in):
+    sim, server, api = dial_in
+    first = dial(sim, "+15550661", CLOSED_ROOM)
+    eventually(lambda: first in sim_members(sim, "Closed room"), "the first caller starts the room's conference")
+    conference = eventually(lambda: dashboard_conference(api, "Closed room"), "the dashboard shows it")
+    assert api.post(f"/api/conferences/{conference['id']}/lock", json={"locked": True}).status_code == 200
+    late = dial(sim, "+15550662", CLOSED_ROOM)
+    told = eventually(lambda: [json.loads(r["body"])["payload"] for r in sim.requests_to("/actions/speak")
+                               if f"/calls/{late}/" in r["path"]], "the caller is told the room is closed")
+    assert told == ["Sorry, Closed room is closed to new callers right now. Goodbye."]
+    eventually(lambda: sim_call(sim, late)["state"] == "hangup", "then hung up, once it was said")
+    assert late not in dashboard_waiting(api) and late not in sim_members(sim, "Closed room")
+    sim.hangup(first)

@@ -93,6 +93,7 @@ def test_every_event_is_signed_for_the_dashboard_and_shaped_as_the_spec_says(set
         sim.press(guest, "*1")  # the caller raises a hand: one call.dtmf.received per key
         client.calls.actions.gather_using_speak(caller, payload="Your PIN, then pound", voice="female")
         sim.press(caller, "12#")  # taken by the gather: one call.gather.ended, no call.dtmf.received
+        client.calls.actions.speak(caller, payload="Goodbye", voice="female")  # call.speak.started, then .ended
         sim.wait_for_webhooks()
         time.sleep(0.5)  # media of 0.1 s ends by itself and reports it; the second key comes a keypad's pace later
         sim.wait_for_webhooks()
@@ -131,7 +132,8 @@ def test_every_event_is_signed_for_the_dashboard_and_shaped_as_the_spec_says(set
         "conference.participant.playback.started", "conference.participant.playback.ended",
         "conference.speak.started", "conference.speak.ended",
         "conference.participant.speak.started", "conference.participant.speak.ended",
-        "conference.recording.saved", "call.dtmf.received", "call.gather.ended",
+        "conference.recording.saved", "call.dtmf.received", "call.gather.ended", "call.speak.started",
+        "call.speak.ended",
     }, seen
     (gathered,) = [r["data"]["payload"] for r in receiver.attempts_of("call.gather.ended")]
     assert (gathered["call_control_id"], gathered["digits"], gathered["status"]) == (caller, "12", "valid")

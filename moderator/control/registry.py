@@ -151,6 +151,7 @@ CALL_ACTIONS: dict[str, Action] = {
         Action("answer", "call", schemas.CallCommand, "answer", True, "answer the call"),
         Action("gather_using_speak", "call", schemas.GatherSpeak, "gather_using_speak", True, "ask for the PIN"),
         Action("gather_using_audio", "call", schemas.GatherAudio, "gather_using_audio", True, "ask for the PIN"),
+        Action("speak", "call", schemas.SpeakOnCall, "speak", True, "tell the caller"),
     )
 }
 MODERATOR_CALL_ACTIONS = ("enqueue", "leave_queue", "hangup")

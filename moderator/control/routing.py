@@ -279,6 +279,14 @@ def _plan_end_without_moderator(ws, rooms: Rooms, event, commands: list[OutboxCo
         commands.append(command(Kind.END, conference_id=conference.telnyx_id, room=room))
 
 
+def _plan_said(ws, rooms: Rooms, event, commands: list[OutboxCommand], notes: dict[str, str]) -> None:
+    """call.speak.ended of a caller told that a locked room is closed: hang up."""
+    call = ws.calls.get(event.call_control_id)
+    if call is not None and call.state != Call.State.HANGUP and call.routing_note == REFUSED_LOCKED:
+        notes[call.call_control_id] = "Locked: told the room is closed, hung up"
+        commands.append(command(Kind.HANGUP, call_control_id=call.call_control_id))
+
+
 def _caller_of(call_control_id: str) -> tuple[str, str]:
     """The caller's number, and the PIN they entered ("moderator", "participant" or "")."""
     return Call.objects.filter(call_control_id=call_control_id).values_list("from_number", "pin_role").first() or ("", "")
@@ -288,6 +296,7 @@ _PLANNERS = {
     "call.initiated": _plan_initiated,
     "call.answered": _plan_answered,
     "call.gather.ended": _plan_pin,
+    "call.speak.ended": _plan_said,
     "conference.participant.left": _plan_end_without_moderator,
 }
 
@@ -409,6 +418,8 @@ def _place(command: OutboxCommand) -> Outcome:
     who = "Moderator" if moderator else "Caller"
     running = live_conference(room)
     if running is not None and running.locked and not moderator and command.kind != Kind.ADMIT:
+        if room.refuse_when_locked:
+            return _refuse_while_locked(call, room, command)
         return _enqueue(command)  # locked: the caller waits until a moderator unlocks it or admits them
     try:
         conference, created = _conference_for(room, call_control_id, moderator)
@@ -434,6 +445,22 @@ def _place(command: OutboxCommand) -> Outcome:
         except TelnyxFailure as failure:
             error = _failure("mute the caller on entry", failure)
     record(call_control_id, note=f"{who}: {verb} of {room.name}", error=error)
+    return SENT
+
+
+LOCKED_MESSAGE = "Sorry, {room} is closed to new callers right now. Goodbye."
+REFUSED_LOCKED = "Locked: told the room is closed, hanging up"  # the note call.speak.ended hangs up on
+
+
+def _refuse_while_locked(call: Call, room: Room, command: OutboxCommand) -> Outcome:
+    """A room that refuses callers while locked: the caller hears why; call.speak.ended hangs up (`_plan_said`)."""
+    try:
+        actions.run_call_action(None, call.call_control_id, "speak",
+                                {"payload": LOCKED_MESSAGE.format(room=room.name), "voice": "female"},
+                                command_id=command.command_id)
+    except TelnyxFailure as failure:
+        return _placing_failed(call, room, failure)
+    record(call.call_control_id, note=REFUSED_LOCKED, error="")
     return SENT
 
 

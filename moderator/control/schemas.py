@@ -254,6 +254,13 @@ class CallCommand(Body):
     client_state: ClientState | None = None
 
 
+class SpeakOnCall(Body):
+    """speak on a call: dial-in routing tells a caller something (a locked room), before hanging up."""
+
+    payload: Annotated[str, Field(min_length=1, max_length=3000)]
+    voice: Annotated[str, Field(min_length=1, max_length=128)]
+
+
 class GatherAudio(Body):
     """gather_using_audio on a call: dial-in routing asks for a room's PIN with the room's own recording."""
 

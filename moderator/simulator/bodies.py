@@ -133,6 +133,18 @@ class LeaveQueue(Body):
     command_id: str | None = None
 
 
+class SpeakCall(Body):
+    payload: Annotated[str, Field(min_length=1, max_length=3000)]
+    voice: NonBlank
+    client_state: ClientState | None = None
+    command_id: str | None = None
+    language: str | None = None
+    payload_type: Literal["text", "ssml"] | None = None
+    service_level: Literal["basic", "premium"] | None = None
+    stop: str | None = None
+    voice_settings: dict[str, Any] | None = None
+
+
 class GatherUsingAudioCall(Body):
     audio_url: str | None = None
     client_state: ClientState | None = None

@@ -511,6 +511,7 @@ def create_app(sender: WebhookSender, config: SimulatorConfig) -> web.Applicatio
                  call_command("gather_using_speak", bodies.GatherUsingSpeak)),
         web.post("/v2/calls/{call_control_id}/actions/gather_using_audio",
                  call_command("gather_using_audio_call", bodies.GatherUsingAudioCall)),
+        web.post("/v2/calls/{call_control_id}/actions/speak", call_command("speak_call", bodies.SpeakCall)),
         web.post(
             "/v2/calls/{call_control_id}/actions/leave_queue", call_command("leave_queue", bodies.LeaveQueue)
         ),

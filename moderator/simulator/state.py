@@ -515,6 +515,22 @@ class TelnyxState:
 
     # --- call commands ------------------------------------------------------------------------
 
+    def speak_call(self, call_control_id: str, body: bodies.SpeakCall) -> dict[str, Any]:
+        """Speak text on the call: call.speak.started now, call.speak.ended once said (or hung up meanwhile)."""
+        call = self.call(call_control_id)
+        if self.repeated(call_control_id, "speak", body.command_id):
+            return OK
+        self.remember(call_control_id, "speak", body.command_id)
+        self._set_client_state(call, body.client_state)
+        self.emit("call.speak.started", call.event_ids())
+
+        def said() -> None:
+            self.emit("call.speak.ended",
+                      {**call.event_ids(), "status": "completed" if call.state == "answered" else "call_hangup"})
+
+        self.schedule(max(self.media_seconds / 2, min(self.media_seconds * 2, len(body.payload) / 15)), said)
+        return OK
+
     def gather_using_audio_call(self, call_control_id: str, body: bodies.GatherUsingAudioCall) -> dict[str, Any]:
         """Play the prompt and gather keys, as gather_using_speak does."""
         return self.gather_using_speak(call_control_id, body, action="gather_using_audio")

@@ -404,8 +404,8 @@ def _call(ws: WorkingSet, event: TelnyxEvent, state: Call.State) -> Call:
 
 
 def _gather_ended(ws: WorkingSet, event: TelnyxEvent, when: datetime) -> None:
-    """A gather ended (a room's PIN was asked): nothing a page shows; dial-in routing reads it
-    (`moderator.control.routing`). Its digits stay in the stored event, and no further."""
+    """A gather ended (a room's PIN was asked), or speaking to the caller started or ended: nothing a page shows;
+    dial-in routing reads them (`moderator.control.routing`). A gather's digits stay in the stored event only."""
     _call_fields(ws, event)
 
 
@@ -455,6 +455,8 @@ RULES: dict[str, Rule] = {
     "call.hangup": _call_hangup,
     "call.dtmf.received": _dtmf_received,
     "call.gather.ended": _gather_ended,
+    "call.speak.started": _gather_ended,
+    "call.speak.ended": _gather_ended,
 }
 
 # What the working set must load for a batch (see `WorkingSet.load`).

@@ -51,6 +51,8 @@ class Command(BaseCommand):
         add.add_argument("--participant-pin", default=None, help="callers must enter it (4 to 12 digits; '' removes it)")
         add.add_argument("--moderator-pin", default=None, help="a caller who enters it joins as a moderator")
         add.add_argument("--pin-prompt-audio-url", default=None, help="played to ask for the PIN instead of speech")
+        add.add_argument("--refuse-when-locked", action="store_true",
+                         help="while locked, new callers hear it is closed and are hung up (instead of waiting)")
         sub.add_parser("list", help="list rooms with their numbers")
         remove = sub.add_parser("remove", help="delete a room and free its numbers")
         remove.add_argument("name")
@@ -74,6 +76,7 @@ class Command(BaseCommand):
         room.start_on_moderator = room.start_on_moderator or options["start_on_moderator"]
         room.end_on_last_moderator_exit = room.end_on_last_moderator_exit or options["end_on_moderator_exit"]
         room.mute_on_entry = room.mute_on_entry or options["mute_on_entry"]
+        room.refuse_when_locked = room.refuse_when_locked or options["refuse_when_locked"]
         for field, option in (
             ("beep_enabled", "beep"),
             ("hold_audio_url", "hold_audio_url"),
