@@ -1,7 +1,8 @@
 """Moderator actions: validate → send through the SDK → audit → apply what no webhook will report.
 
 Every attempt leaves a ModeratorAction row, accepted or not. State changes only after Telnyx has
-accepted the command, in a transaction that broadcasts on commit.
+accepted the command, in a transaction that broadcasts on commit. The moderators' own actions that are
+no Telnyx command (name a caller, lower hands, lock, admit, ban) are at the end: applied at once, audited alike.
 """
 
 from __future__ import annotations
@@ -47,6 +48,18 @@ class UnknownCall(Exception):
 
 class NoNumber(Exception):
     """The call has no caller number to name (an anonymous or not yet reported caller)."""
+
+
+class UnknownBan(Exception):
+    pass
+
+
+class NoRoom(Exception):
+    """The conference was started for no room: there is no room to refuse the number in."""
+
+
+class NotARoomQueue(Exception):
+    """The queue is no room's waiting room: there is no conference to admit its callers into."""
 
 
 def _targets(params: dict[str, Any]) -> list[str]:
@@ -249,6 +262,9 @@ def sync_conference(conference_id: str, user=None) -> Conference:
     return conference
 
 
+# --- the moderators' own actions: no Telnyx command of their own, applied at once, audited alike ---------
+
+
 def _audit(user, action: str, conference: Conference | None, call_control_ids: list[str], params: dict) -> ModeratorAction:
     """The audit row of a moderator's action that is no Telnyx command (it is applied at once)."""
     return ModeratorAction.objects.create(
@@ -306,18 +322,6 @@ def lower_hands(user, conference_id: str, body: dict[str, Any]) -> dict[str, Any
         audit = _audit(user, "lower_hands", conference, params.get("call_control_ids", []), params)
         broadcast.publish_on_commit(_audited(conference, audit, changes))
     return {"lowered": sorted(ccid for telnyx_id, ccid in changes.participants)}
-
-
-class UnknownBan(Exception):
-    pass
-
-
-class NoRoom(Exception):
-    """The conference was started for no room: there is no room to refuse the number in."""
-
-
-class NotARoomQueue(Exception):
-    """The queue is no room's waiting room: there is no conference to admit its callers into."""
 
 
 def _admit(room: Room, waiting: list[WaitingCall], audit: ModeratorAction) -> None:
