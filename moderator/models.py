@@ -409,6 +409,11 @@ class Room(models.Model):
     def queue_name(self) -> str:
         return f"room-{self.pk}-waiting"
 
+    def live_conference(self) -> Conference | None:
+        """The room's running conference (the newest, should two ever run), if any."""
+        return (self.conferences.exclude(status=Conference.Status.COMPLETED)
+                .order_by("-first_seen_at", "-id").first())
+
     @property
     def asks_for_pin(self) -> bool:
         return bool(self.participant_pin or self.moderator_pin)

@@ -30,8 +30,9 @@ def browser():
         browser.close()
 
 
-def logged_in_page(browser, server, username="moderator"):
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+def logged_in_page(browser, server, username="moderator", viewport=(1400, 900), scheme="light"):
+    """A new browser context (its own cookies) logged in through the real login form."""
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, color_scheme=scheme)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT * 3)
     page.goto(f"{server.url}/accounts/login/")

@@ -39,6 +39,17 @@ def start_conference(sim, server, name: str, numbers: list[str], **join) -> tupl
     return conference_id, legs
 
 
+def two_tabs(browser, server, conference_id: str, joined: str):
+    """A moderator's tab and an observer's on the conference, once `joined` shows there as joined."""
+    pages = []
+    for username in ("moderator", "observer"):
+        page = logged_in_page(browser, server, username)
+        page.goto(f"{server.url}/conferences/{conference_id}/")
+        pages.append(page)
+    row(pages[0], joined).locator(".badge", has_text="joined").wait_for(timeout=TIMEOUT * 2)
+    return pages
+
+
 def test_anonymous_page_redirects_to_login(browser, dashboard):
     page = browser.new_page()
     page.goto(f"{dashboard.url}/")
@@ -97,11 +108,7 @@ def test_board_and_live_view_follow_webhooks_in_two_tabs_and_across_a_restart(br
 def test_a_click_mutes_in_every_tab_and_a_failure_shows_telnyx_reason(browser, sim_stack):
     sim, server = sim_stack
     conference_id, (host, guest) = start_conference(sim, server, "Browser mute", ["+15550101", "+15550102"])
-    moderator = logged_in_page(browser, server)
-    moderator.goto(f"{server.url}/conferences/{conference_id}/")
-    observer = logged_in_page(browser, server, "observer")
-    observer.goto(f"{server.url}/conferences/{conference_id}/")
-    row(moderator, guest).locator(".badge", has_text="joined").wait_for(timeout=TIMEOUT * 2)
+    moderator, observer = two_tabs(browser, server, conference_id, guest)
 
     row(moderator, guest).get_by_role("button", name="Mute").click()
     row(observer, guest).locator(".badge", has_text="muted").wait_for(timeout=TIMEOUT)
@@ -159,11 +166,7 @@ def test_the_dialogs_the_registry_declares_send_what_the_moderator_chose(browser
 def test_a_moderator_names_a_caller_from_the_row_menu_by_keyboard_and_every_tab_shows_it(browser, sim_stack):
     sim, server = sim_stack
     conference_id, (host, guest) = start_conference(sim, server, "Browser names", ["+15550121", "+15550122"])
-    moderator = logged_in_page(browser, server)
-    moderator.goto(f"{server.url}/conferences/{conference_id}/")
-    observer = logged_in_page(browser, server, "observer")
-    observer.goto(f"{server.url}/conferences/{conference_id}/")
-    row(moderator, guest).locator(".badge", has_text="joined").wait_for(timeout=TIMEOUT * 2)
+    moderator, observer = two_tabs(browser, server, conference_id, guest)
 
     # Keyboard only: the row's "More" button, ArrowDown opens its menu on the first item, Enter opens the dialog.
     row(moderator, guest).get_by_role("button", name="More actions for +15550122").focus()
@@ -190,11 +193,7 @@ def test_a_moderator_names_a_caller_from_the_row_menu_by_keyboard_and_every_tab_
 def test_a_raised_hand_waits_in_every_tab_until_the_moderator_unmutes_or_lowers_it(browser, sim_stack):
     sim, server = sim_stack
     conference_id, (host, guest) = start_conference(sim, server, "Browser hands", ["+15550131", "+15550132"], mute=True)
-    moderator = logged_in_page(browser, server)
-    moderator.goto(f"{server.url}/conferences/{conference_id}/")
-    observer = logged_in_page(browser, server, "observer")
-    observer.goto(f"{server.url}/conferences/{conference_id}/")
-    row(moderator, guest).locator(".badge", has_text="joined").wait_for(timeout=TIMEOUT * 2)
+    moderator, observer = two_tabs(browser, server, conference_id, guest)
 
     sim.press(guest, "*1")  # the caller raises a hand on their keypad
     for page in (moderator, observer):

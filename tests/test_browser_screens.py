@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures_browser import ARTIFACTS, TIMEOUT
+from tests.fixtures_browser import ARTIFACTS, TIMEOUT, logged_in_page
 from tests.fixtures_live_server import PASSWORD, LiveServer, eventually, simulator_stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]  # every screen at two sizes: about two minutes
@@ -108,16 +108,7 @@ def screens(tmp_path_factory):
 
 
 def open_page(browser, server, username="moderator", size="desktop", scheme="light"):
-    width, height = SIZES[size]
-    context = browser.new_context(viewport={"width": width, "height": height}, color_scheme=scheme)
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT * 3)
-    page.goto(f"{server.url}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(re.escape(server.url) + "/.*"))
-    return page
+    return logged_in_page(browser, server, username, SIZES[size], scheme)
 
 
 def settle(page) -> None:

@@ -364,8 +364,7 @@ def admit_waiting(user, queue_name: str, body: dict[str, Any]) -> dict[str, Any]
     if room is None:
         raise NotARoomQueue(queue_name)
     waiting = _waiting_in(room)[:count]
-    conference = (Conference.objects.filter(room=room).exclude(status=Conference.Status.COMPLETED)
-                  .order_by("-first_seen_at", "-id").first())
+    conference = room.live_conference()
     with transaction.atomic():
         audit = _audit(user, "admit", conference, [w.call_control_id for w in waiting],
                        {"queue_name": queue_name, **({"count": count} if count else {})})

@@ -127,15 +127,6 @@ def is_moderator(room: Room, number: str) -> bool:
     return bool(number) and (number in (room.moderator_numbers or []) or number in moderating_phones({number}))
 
 
-def live_conference(room: Room) -> Conference | None:
-    return (
-        Conference.objects.filter(room=room)
-        .exclude(status=Conference.Status.COMPLETED)
-        .order_by("-first_seen_at", "-id")
-        .first()
-    )
-
-
 # --- deciding (in the applier's transaction) --------------------------------------------------------
 
 
@@ -416,7 +407,7 @@ def _place(command: OutboxCommand) -> Outcome:
         return _hangup(command)
     moderator = is_moderator(room, call.from_number) or call.pin_role == "moderator"
     who = "Moderator" if moderator else "Caller"
-    running = live_conference(room)
+    running = room.live_conference()
     if running is not None and running.locked and not moderator and command.kind != Kind.ADMIT:
         if room.refuse_when_locked:
             return _refuse_while_locked(call, room, command)
@@ -501,7 +492,7 @@ def _conference_for(room: Room, call_control_id: str, moderator: bool) -> tuple[
     with transaction.atomic() if row_locks else contextlib.nullcontext():
         if row_locks:
             Room.objects.select_for_update().filter(pk=room.pk).first()
-        conference = live_conference(room)
+        conference = room.live_conference()
         if conference is not None:
             return conference, False
         try:

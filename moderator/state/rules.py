@@ -403,9 +403,10 @@ def _call(ws: WorkingSet, event: TelnyxEvent, state: Call.State) -> Call:
     return call
 
 
-def _gather_ended(ws: WorkingSet, event: TelnyxEvent, when: datetime) -> None:
-    """A gather ended (a room's PIN was asked), or speaking to the caller started or ended: nothing a page shows;
-    dial-in routing reads them (`moderator.control.routing`). A gather's digits stay in the stored event only."""
+def _call_reported(ws: WorkingSet, event: TelnyxEvent, when: datetime) -> None:
+    """A gather ended (a room's PIN was asked), or speaking to the caller started or ended: nothing a page shows
+    but the call's numbers; dial-in routing reads them (`moderator.control.routing`). A gather's digits stay in
+    the stored event only."""
     _call_fields(ws, event)
 
 
@@ -454,9 +455,9 @@ RULES: dict[str, Rule] = {
     "call.answered": _call_answered,
     "call.hangup": _call_hangup,
     "call.dtmf.received": _dtmf_received,
-    "call.gather.ended": _gather_ended,
-    "call.speak.started": _gather_ended,
-    "call.speak.ended": _gather_ended,
+    "call.gather.ended": _call_reported,
+    "call.speak.started": _call_reported,
+    "call.speak.ended": _call_reported,
 }
 
 # What the working set must load for a batch (see `WorkingSet.load`).
