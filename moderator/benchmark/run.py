@@ -81,8 +81,10 @@ class Runner:
         raw = events.body(event_id, event_type, payload, self.clock.next())
         return raw, events.sign(raw)
 
-    async def live_conference(self, url: str, conference_id: str, legs: int) -> None:
-        """A conference in progress with `legs` callers on it, made through the webhook endpoint."""
+    async def live_conference(self, server: Server, conference_id: str, legs: int) -> None:
+        """A conference in progress with `legs` callers on it, made through the webhook endpoint, and applied:
+        a page opened next must find it (an acknowledged event is only stored)."""
+        url = server.url + WEBHOOK
         conf = {"conference_id": conference_id, "connection_id": "conn-bench"}
         first = [self.signed(f"{conference_id}-created", "conference.created",
                              {**events.leg(conference_id, 0), **conf})]
@@ -91,6 +93,8 @@ class Runner:
         statuses = await load.post_all(url, first) + await load.post_all(url, joins)
         if set(statuses) != {200}:
             raise RuntimeError(f"setting up {conference_id} failed: {statuses}")
+        if not await load.wait_for(lambda: pending(server.db) == 0, 30.0, 0.02):
+            raise RuntimeError(f"setting up {conference_id}: its events were not applied within 30 s")
 
     def marked(self, conference_id: str, legs: int) -> tuple[int, load.Signed]:
         """A webhook that changes one leg (media starts playing to it), carrying a marker that its
@@ -168,7 +172,7 @@ class Runner:
     async def websocket_latency(self, server: Server) -> None:
         p, legs = self.profile, 10
         url = server.url + WEBHOOK
-        await self.live_conference(url, "ws-latency", legs)
+        await self.live_conference(server, "ws-latency", legs)
         async with load.Crowd(server.url, self.workspace.session) as crowd:
             clients = await crowd.add(["ws-latency"], p.ws_clients)
             await asyncio.sleep(0.5)  # let the presence announcements of the connects settle
@@ -197,7 +201,7 @@ class Runner:
         """The product: many sockets on one live view, webhooks at rising rates, each changing one leg."""
         p, legs = self.profile, 10
         url = server.url + WEBHOOK
-        await self.live_conference(url, conference_id, legs)
+        await self.live_conference(server, conference_id, legs)
         figures: dict[str, Any] = {"rss_mb_idle": server.rss_mb(), "rss_sockets": p.fanout_clients}
         async with load.Crowd(server.url, self.workspace.session) as crowd:
             started = time.monotonic()
@@ -404,7 +408,7 @@ class Soak:
     async def run_async(self, server: Server) -> dict[str, Any]:
         url = server.url + WEBHOOK
         for conference_id in self.conferences:
-            await self.runner.live_conference(url, conference_id, self.LEGS)
+            await self.runner.live_conference(server, conference_id, self.LEGS)
         planned = self.events()
         async with load.Crowd(server.url, self.runner.workspace.session) as crowd:
             clients = await crowd.add(self.conferences, self.sockets, track_state=True)
@@ -463,6 +467,11 @@ def query(db: Path, sql: str, params: tuple = ()) -> list[tuple]:
         return connection.execute(sql, params).fetchall()
 
 
+def pending(db: Path) -> int:
+    """How many acknowledged events the product has not applied yet."""
+    return query(db, "SELECT count(*) FROM moderator_webhookevent WHERE status = 'pending'")[0][0]
+
+
 def _stored_time(value: str) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)  # Django keeps UTC, without an offset, in SQLite
 
@@ -478,10 +487,7 @@ def _times(db: Path, *, since: float, columns: str) -> list[tuple[datetime, ...]
 async def applied_per_s(db: Path, *, since: float, timeout: float = 120.0) -> float:
     """Once nothing is pending: the events received since `since`, over the time from then until the last one
     was applied (committed by the applier)."""
-    await load.wait_for(
-        lambda: query(db, "SELECT count(*) FROM moderator_webhookevent WHERE status = 'pending'")[0][0] == 0,
-        timeout, 0.05,
-    )
+    await load.wait_for(lambda: pending(db) == 0, timeout, 0.05)
     applied = [applied_at for (applied_at,) in _times(db, since=since, columns="applied_at")]
     if not applied:
         raise RuntimeError("the product applied none of the events it acknowledged")
