@@ -186,6 +186,33 @@ class GatherUsingSpeak(Body):
     voice_settings: dict[str, Any] | None = None
 
 
+TranscriptionEngine = Literal[
+    "Google", "Telnyx", "Deepgram", "Azure", "xAI", "AssemblyAI", "Speechmatics", "Soniox", "Parakeet", "A", "B",
+]  # fmt: skip
+
+
+class TranscriptionEngineConfig(Body):
+    """Each engine's config is its own schema (the spec's oneOf, by transcription_engine); the simulator checks
+    the two fields it acts on and takes the rest unchecked, as it does other nested objects."""
+
+    transcription_engine: TranscriptionEngine | None = None
+    interim_results: bool | None = None
+
+
+class TranscriptionStart(Body):
+    client_state: ClientState | None = None
+    command_id: str | None = None
+    transcription_engine: TranscriptionEngine | None = None
+    transcription_engine_config: TranscriptionEngineConfig | None = None
+    # A string in the spec; its description names the three values.
+    transcription_tracks: Literal["inbound", "outbound", "both"] | None = None
+
+
+class TranscriptionStop(Body):
+    client_state: ClientState | None = None
+    command_id: str | None = None
+
+
 # --- conferences ----------------------------------------------------------------------------------
 
 

@@ -5,7 +5,9 @@
 - ``POST /sim/calls/inbound {"from", "to"}`` → 201, a ringing call: call.initiated is sent and the call
   waits for ``/v2/calls/<id>/actions/answer`` (then call.answered) or hangs up after the ring timeout;
 - ``POST /sim/calls/<call_control_id>/hangup`` and ``/talk`` (the leg takes the floor), ``/dtmf {"digits": "*1"}``
-  (the caller presses keys: call.dtmf.received per digit);
+  (the caller presses keys: call.dtmf.received per digit), ``/say {"text", "confidence"?, "track"?}`` (the caller
+  speaks, or with track "outbound" is spoken to: on a transcribed call, call.transcription webhooks, interim
+  results then the final one; 409 when the call is not being transcribed);
 - ``GET /sim/state``: calls, conferences, participants, queues, recordings, webhooks with their delivery
   attempts, and every API request received;
 - ``POST /sim/faults {"path", "method", "mode", "status", "code", "title", "detail", "times", "delay"}``:
@@ -25,13 +27,14 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticCustomError
 
 from moderator.simulator import bodies
-from moderator.simulator.state import ApiError, TelnyxState, iso, not_found, now
+from moderator.simulator.state import ApiError, NotTranscribed, TelnyxState, iso, not_found, now
 from moderator.simulator.webhooks import DeliveryOptions, WebhookSender
 
 logger = logging.getLogger(__name__)
@@ -353,6 +356,19 @@ async def sim_body(request: web.Request) -> dict[str, Any]:
         raise sim_refusal(str(error)) from None
 
 
+SimModelT = TypeVar("SimModelT", bound=BaseModel)
+
+
+async def sim_parse(request: web.Request, model: type[SimModelT]) -> SimModelT:
+    """The body as `model`, or a 400 naming the first field in error."""
+    try:
+        return model.model_validate(await sim_body(request))
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        where = "/".join(str(part) for part in first["loc"])
+        raise sim_refusal(f"{where}: {first['msg']}") from None
+
+
 def _new_call(answer: bool) -> Handler:
     async def handle(request: web.Request) -> web.Response:
         body = await sim_body(request)
@@ -402,6 +418,31 @@ async def sim_dtmf(request: web.Request) -> web.Response:
     return web.json_response({"result": "ok"})
 
 
+def _spoken(text: str) -> str:
+    if not text.strip():
+        raise PydanticCustomError("blank", "must not be blank")
+    return text
+
+
+class SayBody(BaseModel):
+    """POST /sim/calls/<id>/say (strict: 1 is not a text, "0.9" is not a confidence)."""
+
+    model_config = ConfigDict(strict=True)
+
+    text: Annotated[str, Field(min_length=1, max_length=5000), AfterValidator(_spoken)]
+    confidence: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.92
+    track: Literal["inbound", "outbound"] = "inbound"
+
+
+async def sim_say(request: web.Request) -> web.Response:
+    body = await sim_parse(request, SayBody)
+    try:
+        request.app[STATE].say(_sim_call(request), body.text, body.confidence, body.track)
+    except NotTranscribed as refusal:
+        return web.json_response({"error": str(refusal)}, status=409)
+    return web.json_response({"result": "ok"})
+
+
 async def sim_state(request: web.Request) -> web.Response:
     snapshot = request.app[STATE].snapshot()
     snapshot["webhooks"] = [d.as_dict() for d in request.app[SENDER].deliveries]
@@ -424,12 +465,7 @@ class FaultBody(BaseModel):
 
 
 async def sim_add_fault(request: web.Request) -> web.Response:
-    try:
-        body = FaultBody.model_validate(await sim_body(request))
-    except ValidationError as error:
-        first = error.errors(include_url=False)[0]
-        where = "/".join(str(part) for part in first["loc"])
-        return web.json_response({"error": f"{where}: {first['msg']}"}, status=400)
+    body = await sim_parse(request, FaultBody)
     fault = {
         **body.model_dump(),
         "code": str(body.code) if body.code is not None else "90000" if body.status >= 500 else "10005",
@@ -515,6 +551,10 @@ def create_app(sender: WebhookSender, config: SimulatorConfig) -> web.Applicatio
         web.post(
             "/v2/calls/{call_control_id}/actions/leave_queue", call_command("leave_queue", bodies.LeaveQueue)
         ),
+        web.post("/v2/calls/{call_control_id}/actions/transcription_start",
+                 call_command("transcription_start", bodies.TranscriptionStart)),
+        web.post("/v2/calls/{call_control_id}/actions/transcription_stop",
+                 call_command("transcription_stop", bodies.TranscriptionStop)),
         web.get("/v2/conferences", list_conferences),
         web.post("/v2/conferences", create_conference),
         web.get("/v2/conferences/{id}", retrieve_conference),
@@ -534,6 +574,7 @@ def create_app(sender: WebhookSender, config: SimulatorConfig) -> web.Applicatio
         web.post("/sim/calls/{call_control_id}/hangup", sim_hangup),
         web.post("/sim/calls/{call_control_id}/talk", sim_talk),
         web.post("/sim/calls/{call_control_id}/dtmf", sim_dtmf),
+        web.post("/sim/calls/{call_control_id}/say", sim_say),
         web.get("/sim/state", sim_state),
         web.post("/sim/faults", sim_add_fault),
         web.delete("/sim/faults", sim_clear_faults),

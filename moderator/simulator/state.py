@@ -87,6 +87,31 @@ def invalid(
     return ApiError(422, code, title, detail, pointer=f"/{pointer}")
 
 
+class NotTranscribed(Exception):
+    """Speech on a call that no transcription hears: nothing to report (the phone side's say)."""
+
+
+# Engines whose config in the spec has interim_results; the others (Telnyx, B, Azure) send final results only.
+INTERIM_ENGINES = frozenset({"Google", "A", "Deepgram", "xAI", "AssemblyAI", "Speechmatics", "Soniox", "Parakeet"})
+# Engines that say which track a result is of ("only available when transcription_engine is B", Telnyx's B).
+TRACK_ENGINES = frozenset({"B", "Telnyx"})
+
+
+@dataclass(frozen=True)
+class SimTranscription:
+    """A transcription running on a call: what its transcription_start asked for."""
+
+    engine: str
+    tracks: str  # inbound (what the call's party says), outbound (what they hear) or both
+    interim_results: bool
+
+    def hears(self, track: str) -> bool:
+        return self.tracks in (track, "both")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"engine": self.engine, "tracks": self.tracks, "interim_results": self.interim_results}
+
+
 @dataclass
 class SimCall:
     call_control_id: str
@@ -104,6 +129,7 @@ class SimCall:
     queue_name: str | None = None
     client_state: str | None = None
     gather: dict[str, Any] | None = None  # a gather command collecting keys: its limits and what was pressed
+    transcription: SimTranscription | None = None
 
     @property
     def alive(self) -> bool:
@@ -138,6 +164,8 @@ class SimCall:
             "hangup_cause": self.hangup_cause,
             "conference_id": self.conference_id,
             "queue": self.queue_name,
+            "transcribing": self.transcription is not None,
+            "transcription": self.transcription.as_dict() if self.transcription else None,
         }
 
 
@@ -448,6 +476,7 @@ class TelnyxState:
             self._dequeue(call, "hangup")
         if call.gather is not None:
             self._end_gather(call, "call_hangup")
+        call.transcription = None  # "Transcription will stop on call hang-up"
         call.state, call.ended_at, call.hangup_cause = "hangup", now(), cause
         self.emit(
             "call.hangup",
@@ -494,6 +523,37 @@ class TelnyxState:
             else:
                 self.schedule(index * self.KEY_GAP, send)
 
+    SPEECH_GAP = 0.05  # seconds between the results of one utterance: speech's pace, quickened for tests
+    MAX_INTERIMS = 4
+
+    def say(self, call: SimCall, text: str, confidence: float, track: str = "inbound") -> None:
+        """Speech on the call's `track` (inbound: its party speaks): when it is transcribed, call.transcription
+        with interim results of ever more of its words (if the transcription asked for them), then the final
+        result, the whole text with `confidence`, a short pace apart. NotTranscribed, nothing sent, when not."""
+        transcription = call.transcription
+        if transcription is None:
+            raise NotTranscribed("call is not being transcribed")
+        if not transcription.hears(track):
+            raise NotTranscribed(f"the call's {track} track is not being transcribed")
+        words = text.split()
+        results: list[dict[str, Any]] = []
+        if transcription.interim_results:
+            # Interims carry no confidence: engines set it on final results only.
+            count = min(self.MAX_INTERIMS, len(words))
+            results = [{"transcript": " ".join(words[: -(-len(words) * n // count)]), "is_final": False}
+                       for n in range(1, count + 1)]
+        results.append({"transcript": " ".join(words), "confidence": confidence, "is_final": True})
+        if transcription.engine in TRACK_ENGINES:
+            results = [{**result, "transcription_track": track} for result in results]
+        for index, result in enumerate(results):
+            def send(result=result) -> None:
+                if call.transcription is transcription:  # not stopped, restarted or hung up meanwhile
+                    self.emit("call.transcription", {**call.event_ids(), "transcription_data": result})
+            if index == 0:
+                send()
+            else:
+                self.schedule(index * self.SPEECH_GAP, send)
+
     def _gathered(self, call: SimCall, digit: str) -> None:
         gather = call.gather
         if digit == gather["terminating_digit"]:
@@ -529,6 +589,34 @@ class TelnyxState:
                       {**call.event_ids(), "status": "completed" if call.state == "answered" else "call_hangup"})
 
         self.schedule(max(self.media_seconds / 2, min(self.media_seconds * 2, len(body.payload) / 15)), said)
+        return OK
+
+    def transcription_start(self, call_control_id: str, body: bodies.TranscriptionStart) -> dict[str, Any]:
+        """Transcribe the call until transcription_stop or its hangup (what is said: the phone side's say).
+        A start on a call already transcribed replaces the running transcription."""
+        call = self.call(call_control_id)
+        if self.repeated(call_control_id, "transcription_start", body.command_id):
+            return OK
+        self.remember(call_control_id, "transcription_start", body.command_id)
+        self._set_client_state(call, body.client_state)
+        config = body.transcription_engine_config
+        # The engine defaults to Google (the spec), unless only the config's discriminator names one.
+        engine = body.transcription_engine or (config and config.transcription_engine) or "Google"
+        call.transcription = SimTranscription(
+            engine=engine,
+            tracks=body.transcription_tracks or "inbound",
+            interim_results=bool(config and config.interim_results) and engine in INTERIM_ENGINES,
+        )
+        return OK
+
+    def transcription_stop(self, call_control_id: str, body: bodies.TranscriptionStop) -> dict[str, Any]:
+        """Stop the call's transcription; harmless on a call not being transcribed (ok, nothing changes)."""
+        call = self.call(call_control_id)
+        if self.repeated(call_control_id, "transcription_stop", body.command_id):
+            return OK
+        self.remember(call_control_id, "transcription_stop", body.command_id)
+        self._set_client_state(call, body.client_state)
+        call.transcription = None
         return OK
 
     def gather_using_audio_call(self, call_control_id: str, body: bodies.GatherUsingAudioCall) -> dict[str, Any]:

@@ -54,6 +54,10 @@ class SimulatorHandle:
     def press(self, call_control_id: str, digits: str) -> Any:
         return self.request("POST", f"/sim/calls/{call_control_id}/dtmf", {"digits": digits})
 
+    def say(self, call_control_id: str, text: str, **options: Any) -> Any:
+        """The caller says `text` (options: confidence, track): call.transcription webhooks if it is transcribed."""
+        return self.request("POST", f"/sim/calls/{call_control_id}/say", {"text": text, **options})
+
     def fault(self, path: str, **options: Any) -> Any:
         return self.request("POST", "/sim/faults", {"path": path, **options})
 
