@@ -137,6 +137,17 @@ REFUSED_BODIES = [
      "/webhook_urls/call.hangup"),
     ("/calls/{call_control_id}/actions/hangup", {"client_state": 5}, "10015", "/client_state"),
     ("/calls/{call_control_id}/actions/leave_queue", {"command_id": {"a": 1}}, "10015", "/command_id"),
+    ("/calls/{call_control_id}/actions/transcription_start", {"transcription_engine": "Whisper"}, "10032",
+     "/transcription_engine"),
+    ("/calls/{call_control_id}/actions/transcription_start", {"transcription_engine_config": "Google"}, "10015",
+     "/transcription_engine_config"),
+    ("/calls/{call_control_id}/actions/transcription_start",
+     {"transcription_engine_config": {"transcription_engine": "Google", "interim_results": "yes"}}, "10015",
+     "/transcription_engine_config/interim_results"),
+    ("/calls/{call_control_id}/actions/transcription_start", {"transcription_tracks": "left"}, "10032",
+     "/transcription_tracks"),
+    ("/calls/{call_control_id}/actions/transcription_stop", {"client_state": "not base64!"}, "10015",
+     "/client_state"),
 ]  # fmt: skip
 
 

@@ -132,15 +132,19 @@ class World:
         self.ringing = ringing["call_control_id"]
 
 
-# Successes that leave the world usable: they flip a participant's flag or start media. Answer uses up
-# only the ringing leg; any other success (join, leave, end, enqueue, hangup, ...) uses up the world.
+# Successes that leave the world usable: they flip a participant's or a call's flag or start media. Answer
+# uses up only the ringing leg; any other success (join, leave, end, enqueue, hangup, ...) uses up the world.
 KEEP_THE_WORLD = {
     f"/conferences/{{id}}/actions/{action}"
     for action in (
         "mute", "unmute", "hold", "unhold", "update", "play", "stop", "speak", "send_dtmf",
         "gather_using_audio", "record_pause", "record_resume",
     )
-} | {"/conferences/{id}/participants/{participant_id}"}  # fmt: skip
+} | {
+    "/conferences/{id}/participants/{participant_id}",
+    "/calls/{call_control_id}/actions/transcription_start",
+    "/calls/{call_control_id}/actions/transcription_stop",
+}  # fmt: skip
 
 
 class Worlds:
