@@ -10,17 +10,20 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from moderator import transcripts
 from moderator.ingest import applier
-from moderator.live import timeline
+from moderator.live import captions, timeline
 from moderator.models import (
     Ban,
     Call,
     CallerName,
+    Caption,
     Conference,
     ModeratorAction,
     OutboxCommand,
@@ -160,7 +163,7 @@ class ConferenceAdmin(TelnyxOwned, admin.ModelAdmin):
     date_hierarchy = "first_seen_at"
     readonly_fields = [f.name for f in Conference._meta.fields if f.name != "name"]
     inlines = [ParticipantInline, RecordingInline]
-    actions = ["export_attendance_csv"]
+    actions = ["export_attendance_csv", "delete_transcript"]
 
     @admin.display(description="why it ended", ordering="end_reason")
     def why_it_ended(self, conference: Conference) -> str:
@@ -208,6 +211,53 @@ class ConferenceAdmin(TelnyxOwned, admin.ModelAdmin):
                 ]
             )
         return response
+
+    def has_delete_transcript_permission(self, request) -> bool:
+        return request.user.has_perms([captions.PERMISSION, "moderator.delete_caption"])
+
+    @admin.action(description="Delete the transcripts (captions) of the selected conferences",
+                  permissions=["delete_transcript"])
+    def delete_transcript(self, request, queryset):
+        """Everything transcribed in them, at once, kept in the audit trail: who, when, how many lines."""
+        total = 0
+        for conference in queryset:
+            with transaction.atomic():
+                lines = transcripts.delete(conference)
+                ModeratorAction.objects.create(
+                    user=request.user, action="delete_transcript", conference=conference,
+                    conference_telnyx_id=conference.telnyx_id, parameters={"lines": lines},
+                    outcome=ModeratorAction.Outcome.OK)
+            total += lines
+        count = queryset.count()
+        self.message_user(request, f"Deleted {total} transcript line{'s' if total != 1 else ''} "
+                                   f"of {count} conference{'s' if count != 1 else ''}.")
+
+
+@admin.register(Caption)
+class CaptionAdmin(admin.ModelAdmin):
+    """Final caption lines, read-only. Only readers of captions see them; a conference's transcript is deleted as a
+    whole, audited, with the conferences' action "Delete the transcripts"."""
+
+    list_display = ("spoken_at", "conference", "call_control_id", "text", "keywords", "confidence")
+    list_filter = (("keywords", admin.EmptyFieldListFilter),)
+    search_fields = ("text", "conference__telnyx_id", "conference__name", "call_control_id")
+    raw_id_fields = ("conference",)
+    date_hierarchy = "spoken_at"
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm(captions.PERMISSION) and super().has_view_permission(request, obj)
+
+    def has_module_permission(self, request) -> bool:
+        return self.has_view_permission(request)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Participant)
@@ -476,6 +526,8 @@ class RoomForm(forms.ModelForm):
                 cleaned[name] = "" if cleaned.get("remove_pins") else getattr(self.instance, name, "")
         if cleaned.get("participant_pin") and cleaned["participant_pin"] == cleaned.get("moderator_pin"):
             self.add_error("moderator_pin", "The moderator PIN must differ from the participant PIN.")
+        if cleaned.get("captions_on_join") and cleaned.get("transcription_forbidden"):
+            self.add_error("captions_on_join", "This room forbids transcription: it cannot caption its callers.")
         return cleaned
 
     class Meta:
@@ -542,6 +594,7 @@ class RoomAdmin(admin.ModelAdmin):
                 )
             },
         ),
+        ("Live captions", {"fields": ("captions_on_join", "transcription_forbidden", "caption_keywords")}),
         (
             "PINs",
             {

@@ -68,6 +68,9 @@ class Conference(models.Model):
 
     # Locked by a moderator: new dial-in callers (not its moderators) wait in the room's waiting room.
     locked = models.BooleanField(default=False)
+    # Live captions: every leg, and every leg that joins, is transcribed. A room's conference starts with its
+    # room's `captions_on_join`; moderators turn them on and off.
+    captions_on = models.BooleanField(default=False)
 
     # Bumped by every committed change to the conference or its legs: the serial number of live
     # updates. A page that sees a version jump asks for a fresh snapshot.
@@ -75,7 +78,10 @@ class Conference(models.Model):
 
     class Meta:
         ordering = ["-first_seen_at", "-id"]
-        permissions = [("moderate_conference", "Can act on live conferences (mute, hold, record, end, ...)")]
+        permissions = [
+            ("moderate_conference", "Can act on live conferences (mute, hold, record, end, ...)"),
+            ("view_captions", "Can read live captions and transcripts"),
+        ]
 
     def __str__(self) -> str:
         return self.name or self.telnyx_id
@@ -87,6 +93,10 @@ class Conference(models.Model):
     @property
     def started_at(self):
         return self.created_at or self.first_seen_at
+
+    def captions_wanted(self, room: Room | None) -> bool:
+        """Whether its legs are to be transcribed now: never in a room that forbids it, nor once it ended."""
+        return self.captions_on and self.is_live and not (room is not None and room.transcription_forbidden)
 
 
 class Participant(models.Model):
@@ -137,6 +147,15 @@ class Participant(models.Model):
     speaking = models.BooleanField(default=False)
     speak_at = models.DateTimeField(null=True, blank=True)
 
+    # Live captions. Telnyx reports no start nor stop of a transcription: `transcribing` comes from its accepting
+    # answer. The line being said now (interim results, each replacing the last) and the time of the latest
+    # result that set or cleared it: a late interim never brings back a line its final has closed.
+    transcribing = models.BooleanField(default=False)
+    caption_line = models.CharField(max_length=1000, blank=True)
+    caption_at = models.DateTimeField(null=True, blank=True)
+    # The room's keywords this leg's last final line said (highlighted on its row until its next line).
+    caption_keywords = models.CharField(max_length=255, blank=True)
+
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -173,6 +192,31 @@ class FloorChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.call_control_id} took the floor at {self.occurred_at:%H:%M:%S}"
+
+
+class Caption(models.Model):
+    """One final line of a conference's transcript (call.transcription with is_final): who said it, when, how
+    sure the engine was. Interim results are never stored: they live on the leg (`Participant.caption_line`).
+    A line whose leg is not known yet (its joined webhook is late) waits without a conference, and is placed
+    when the leg is (`rules.settle_captions`)."""
+
+    conference = models.ForeignKey(Conference, null=True, blank=True, on_delete=models.CASCADE, related_name="captions")
+    call_control_id = models.CharField(max_length=255)
+    spoken_at = models.DateTimeField(help_text="When Telnyx heard the line (its final result's occurred_at).")
+    text = models.TextField()
+    confidence = models.FloatField(null=True, blank=True)
+    keywords = models.CharField(max_length=255, blank=True, help_text="The room's keywords the line said.")
+    event_id = models.CharField(max_length=128, unique=True, help_text="Telnyx's event id: a redelivery is one line.")
+
+    class Meta:
+        ordering = ["spoken_at", "id"]
+        indexes = [
+            models.Index(fields=["conference", "spoken_at"]),
+            models.Index(fields=["call_control_id"], condition=models.Q(conference__isnull=True), name="caption_unplaced"),
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:60]
 
 
 class Call(models.Model):
@@ -397,6 +441,19 @@ class Room(models.Model):
         default=False,
         help_text="A listen-only room (a lecture, a town hall): moderators unmute whom they let speak.",
     )
+    captions_on_join = models.BooleanField(
+        "caption every caller", default=False,
+        help_text="Live captions for every leg that joins (moderators can still turn them off for a conference).",
+    )
+    transcription_forbidden = models.BooleanField(
+        "forbid transcription", default=False,
+        help_text="Nothing said in this room is ever transcribed: captions cannot be turned on.",
+    )
+    caption_keywords = models.TextField(
+        "keyword alerts", blank=True,
+        help_text="Words or phrases, one per line or comma-separated: a caption that says one is highlighted and "
+                  "announced on the board.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -417,6 +474,12 @@ class Room(models.Model):
     @property
     def asks_for_pin(self) -> bool:
         return bool(self.participant_pin or self.moderator_pin)
+
+    @property
+    def keywords(self) -> list[str]:
+        """The keyword alerts, lower-cased, each once, in the order given."""
+        words = (w.strip().lower() for line in self.caption_keywords.splitlines() for w in line.split(","))
+        return list(dict.fromkeys(w for w in words if w))
 
 
 class RoomNumber(models.Model):
@@ -522,6 +585,8 @@ class OutboxCommand(models.Model):
         PLACE = "place", "join (or start) the room's conference"
         ADMIT = "admit", "admit a waiting caller into the room's conference"
         ASK_PIN = "ask_pin", "ask the caller for the room's PIN"
+        TRANSCRIBE = "transcribe", "start live captions of the call"
+        STOP_TRANSCRIBING = "untranscribe", "stop live captions of the call"
         END = "end", "end the conference"
         RECORD = "record", "start recording"
         LOOK_UP = "look_up", "read the conference from Telnyx"

@@ -161,6 +161,8 @@ TELNYX_API_KEY = os.environ.get("TELNYX_API_KEY", "")
 TELNYX_PUBLIC_KEY = os.environ.get("TELNYX_PUBLIC_KEY", "")
 TELNYX_BASE_URL = os.environ.get("TELNYX_BASE_URL", "")
 TELNYX_TIMEOUT_SECONDS = float(os.environ.get("TELNYX_TIMEOUT_SECONDS", "5"))
+# The language live captions are transcribed in (Google's engine: "en", "en-GB", "de", …).
+CAPTIONS_LANGUAGE = os.environ.get("MODERATOR_CAPTIONS_LANGUAGE", "en")
 # Telnyx signs webhooks with a timestamp; anything further than this from our clock is refused (replays).
 WEBHOOK_TOLERANCE_SECONDS = 300
 WEBHOOK_MAX_BODY_BYTES = 1024 * 1024

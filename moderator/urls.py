@@ -6,7 +6,10 @@ from moderator import views
 urlpatterns = [
     path("", views.board, name="board"),
     # Telnyx ids are matched as paths (a "/" in one arrives as %2F, decoded): no id can break a link.
+    path("conferences/<path:telnyx_id>/transcript.txt", views.transcript_text, name="transcript-text"),
+    path("conferences/<path:telnyx_id>/transcript.vtt", views.transcript_webvtt, name="transcript-webvtt"),
     path("conferences/<path:telnyx_id>/", views.conference_page, name="conference"),
+    path("transcripts/", views.transcript_search, name="transcripts"),
     path("profile/", views.profile, name="profile"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),

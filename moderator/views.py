@@ -5,21 +5,27 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
+from moderator import transcripts
 from moderator.control.registry import page_actions
 from moderator.database import bounded_waits
 from moderator.ingest.applier import WORKER
-from moderator.live import fragments
+from moderator.live import captions, fragments
 from moderator.models import Conference, Heartbeat, OutboxCommand, Room, UserProfile, WebhookEvent
 
 
 def can_moderate(user) -> bool:
     return user.has_perm("moderator.moderate_conference")
+
+
+def can_read_captions(user) -> bool:
+    return user.has_perm(captions.PERMISSION)
 
 
 def my_phone(user) -> str:
@@ -67,15 +73,18 @@ def board(request: HttpRequest) -> HttpResponse:
             "page_actions": page_actions(),
             "rooms": Room.objects.prefetch_related("numbers"),
             "can_edit_rooms": request.user.is_staff and request.user.has_perm("moderator.change_room"),
+            "can_read_captions": can_read_captions(request.user),
+            "alerts": captions.recent_alerts() if can_read_captions(request.user) else "",
         },
     )
 
 
 @login_required
 def conference_page(request: HttpRequest, telnyx_id: str) -> HttpResponse:
-    conference = Conference.objects.filter(telnyx_id=telnyx_id).first()
+    conference = Conference.objects.filter(telnyx_id=telnyx_id).select_related("room").first()
     if conference is None:
         raise Http404("No such conference")
+    readable = can_read_captions(request.user)
     return render(
         request,
         "moderator/conference.html",
@@ -86,8 +95,48 @@ def conference_page(request: HttpRequest, telnyx_id: str) -> HttpResponse:
             "version": conference.version,
             "can_moderate": can_moderate(request.user),
             "my_phone": my_phone(request.user),
+            "can_read_captions": readable,
+            "captions": captions.pane(conference) if readable else "",
+            "transcription_forbidden": conference.room is not None and conference.room.transcription_forbidden,
         },
     )
+
+
+def _readable_conference(request: HttpRequest, telnyx_id: str) -> Conference:
+    if not can_read_captions(request.user):
+        raise PermissionDenied("Reading transcripts needs the permission to read captions.")
+    conference = Conference.objects.filter(telnyx_id=telnyx_id).first()
+    if conference is None:
+        raise Http404("No such conference")
+    return conference
+
+
+def _download(text: str, content_type: str, name: str) -> HttpResponse:
+    response = HttpResponse(text, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@login_required
+def transcript_text(request: HttpRequest, telnyx_id: str) -> HttpResponse:
+    conference = _readable_conference(request, telnyx_id)
+    return _download(transcripts.plain_text(conference), "text/plain; charset=utf-8", "transcript.txt")
+
+
+@login_required
+def transcript_webvtt(request: HttpRequest, telnyx_id: str) -> HttpResponse:
+    conference = _readable_conference(request, telnyx_id)
+    return _download(transcripts.webvtt(conference), "text/vtt; charset=utf-8", "transcript.vtt")
+
+
+@login_required
+def transcript_search(request: HttpRequest) -> HttpResponse:
+    if not can_read_captions(request.user):
+        raise PermissionDenied("Searching transcripts needs the permission to read captions.")
+    query = request.GET.get("q", "").strip()[:200]
+    return render(request, "moderator/transcripts.html", {
+        "query": query, "hits": transcripts.search(query) if query else [], "limit": transcripts.SEARCH_RESULTS,
+        "can_moderate": can_moderate(request.user)})
 
 
 class ProfileForm(forms.ModelForm):

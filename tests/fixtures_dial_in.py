@@ -15,6 +15,8 @@ LECTURER = "+15550501"
 VAULT = "+15550600"
 AUDIO_VAULT = "+15550650"
 CLOSED_ROOM = "+15550660"
+CAPTIONED = "+15550700"
+PRIVATE_ROOM = "+15550710"
 HOST = "+15550199"
 PROFILE_PHONE = "+15550188"
 
@@ -32,6 +34,8 @@ def make_rooms(server: LiveServer) -> None:
         ["Closed room", "--number", CLOSED_ROOM, "--refuse-when-locked"],
         ["Audio vault", "--number", AUDIO_VAULT, "--participant-pin", "5555",
          "--pin-prompt-audio-url", "https://example.com/enter-your-pin.mp3"],
+        ["Captioned", "--number", CAPTIONED, "--captions", "--keyword", "refund", "--keyword", "Legal action"],
+        ["Private room", "--number", PRIVATE_ROOM, "--forbid-transcription"],
     ]  # fmt: skip
     listed = server.manage(
         "shell",
@@ -47,6 +51,8 @@ def make_rooms(server: LiveServer) -> None:
     assert "Lecture: numbers +15550500; moderators +15550501; waiting room off; callers join muted" in listed
     assert "Vault: numbers +15550600; moderators none; waiting room on; participant and moderator PINs" in listed
     assert "4321" not in listed and "9876" not in listed
+    assert "Captioned: numbers +15550700; moderators none; waiting room off; live captions; keyword alerts: refund, legal action" in listed
+    assert "Private room: numbers +15550710; moderators none; waiting room off; never transcribed" in listed
 
 
 @pytest.fixture(scope="module")

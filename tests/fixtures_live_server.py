@@ -85,7 +85,7 @@ class LiveServer:
             (
                 "from django.contrib.auth.models import User, Permission;"
                 f"u = User.objects.create_user('moderator', password='{PASSWORD}');"
-                "u.user_permissions.add(Permission.objects.get(codename='moderate_conference'));"
+                "u.user_permissions.add(*Permission.objects.filter(codename__in=['moderate_conference', 'view_captions']));"
                 f"User.objects.create_user('observer', password='{PASSWORD}')"
             ),
         )

@@ -7,7 +7,7 @@ import json
 
 from moderator.ingest.applier import apply_pending
 from moderator.ingest.inbox import store_events
-from moderator.models import Call, Conference, FloorChange, Participant, Recording, WaitingCall, WebhookEvent
+from moderator.models import Call, Caption, Conference, FloorChange, Participant, Recording, WaitingCall, WebhookEvent
 from moderator.telnyx.event import parse_event
 from tests.telnyx_events import at, conference_life, encode, event, leg
 
@@ -45,11 +45,27 @@ def hand_life() -> list[dict]:
     ]
 
 
+def captions_life() -> list[dict]:
+    """Two lines said by the caller with the raised hand: interim results, each final (a final may come before
+    the joined it follows); and one by a caller of the ended conf-a, said while in it."""
+
+    def said(name: str, text: str, seconds: float, final: bool) -> dict:
+        return event("call.transcription", {**leg(name), "transcription_data": {
+            "transcript": text, "is_final": final, "confidence": 0.9}}, at(seconds))
+
+    return [
+        said("hand", "Can I", 6.4, False), said("hand", "Can I ask", 6.5, False), said("hand", "Can I ask a question?", 6.6, True),
+        said("hand", "It is about", 6.7, False), said("hand", "It is about the refund.", 6.8, True),
+        said("alice", "Good morning all.", 1.5, True),
+    ]
+
+
 LIVES = (
     conference_life("conf-a", ["alice", "bob", "carol"])
     + conference_life("conf-b", ["dan", "erin"], t0=1.0)
     + _queue_life()
     + hand_life()
+    + captions_life()
 )
 
 
@@ -85,6 +101,7 @@ def snapshot() -> str:
         "recordings": rows(Recording, ["recording_id"]),
         "waiting": rows(WaitingCall, ["call_control_id"], ("id", "updated_at", "conference_id")),
         "calls": rows(Call, ["call_control_id"], ("id", "updated_at", "conference_id")),
+        "captions": rows(Caption, ["event_id"], ("id",)),
     }
     for participant in state["participants"]:
         participant["talk_seconds"] = round(participant["talk_seconds"], 6)
@@ -92,5 +109,5 @@ def snapshot() -> str:
 
 
 def reset() -> None:
-    for model in (Participant, Recording, WaitingCall, Call, FloorChange, Conference, WebhookEvent):
+    for model in (Caption, Participant, Recording, WaitingCall, Call, FloorChange, Conference, WebhookEvent):
         model.objects.all().delete()

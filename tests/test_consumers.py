@@ -7,7 +7,7 @@ import json
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.db import transaction
 
 from moderator.asgi import application
@@ -296,3 +296,28 @@ async def test_a_flood_of_arrivals_reads_as_one_timeline_entry_with_the_names_in
     snapshot = await next_of_type(communicator, "snapshot")
     assert snapshot["timeline"].count("tl-group") == 1 and "6 joined" in snapshot["timeline"]
     await communicator.disconnect()
+
+
+async def test_captions_reach_only_the_sockets_of_users_who_may_read_them(user):
+    reader = await database_sync_to_async(User.objects.create_user)("reader", password="x-123456789")
+    await database_sync_to_async(reader.user_permissions.add)(
+        await database_sync_to_async(Permission.objects.get)(codename="view_captions"))
+    reader = await database_sync_to_async(User.objects.get)(pk=reader.pk)  # no stale permission cache
+    await webhook(event("conference.created", {**leg("host"), **CONF}, at(1), occurred_in_payload=True))
+    await webhook(event("conference.participant.joined", {**leg("bob"), **CONF}, at(2)))
+    sockets = {}
+    for who in (reader, user):
+        sockets[who.username] = communicator = await connect("/ws/conferences/conf-ws/", who)
+        assert (await communicator.connect())[0]
+        assert ("captions" in await snapshot_of(communicator)) == (who is reader)
+    transcript = {"transcript": "Only for readers.", "is_final": True, "confidence": 0.9}
+    await webhook(event("call.transcription", {**leg("bob"), "transcription_data": transcript}, at(3), event_id="ev-cc"))
+    captions = await next_of_type(sockets["reader"], "captions")
+    assert captions["conference_id"] == "conf-ws" and 'data-key="ev-cc"' in captions["lines"]
+    assert "Only for readers." in captions["lines"]
+    update = await next_of_type(sockets["viewer"], "update")  # the leg changed: everyone gets its row
+    assert "Only for readers." not in json.dumps(update)
+    while not await sockets["viewer"].receive_nothing(timeout=0.3):  # presence, say: never captions
+        assert (await sockets["viewer"].receive_json_from())["type"] != "captions"
+    for communicator in sockets.values():
+        await communicator.disconnect()

@@ -63,3 +63,7 @@ def test_the_in_order_state_is_the_expected_one(in_order_state):
     assert hands == {"v3:q1": None, "v3:hand": "2026-11-24T09:00:06.200000+00:00"}  # q1 hung up; the other's is up
     talk = {p["call_control_id"]: p["talk_seconds"] for p in state["participants"] if p["conference__telnyx_id"] == "conf-a"}
     assert talk == {"v3:alice": 1.3, "v3:bob": 0.1, "v3:carol": 0.1}  # alice holds the floor until the end
+    captions = {c["text"]: c["conference__telnyx_id"] for c in state["captions"]}
+    assert captions == {"Can I ask a question?": "conf-c", "It is about the refund.": "conf-c", "Good morning all.": "conf-a"}
+    hand = next(p for p in state["participants"] if p["call_control_id"] == "v3:hand")
+    assert (hand["caption_line"], hand["caption_at"]) == ("", "2026-11-24T09:00:06.800000+00:00")  # the last line ended

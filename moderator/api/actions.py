@@ -8,6 +8,7 @@ POST /api/calls/<call_control_id>/actions/<enqueue|leave_queue|hangup>
 POST /api/calls/<call_control_id>/name         name the caller's number (not a Telnyx command)
 POST /api/conferences/<id>/lower_hands        lower raised hands (not a Telnyx command)
 POST /api/conferences/<id>/lock               lock (or unlock) to new dial-in callers (not a Telnyx command)
+POST /api/conferences/<id>/captions           live captions on or off (each leg's transcription: the outbox)
 POST /api/queues/<name>/admit                 admit the next `count` (or all) waiting callers of a room
 POST /api/conferences/<id>/ban                hang up a caller and refuse their number in the room
 POST /api/bans/<id>/lift                      undo a ban
@@ -24,7 +25,7 @@ from pydantic import ValidationError
 
 from moderator.api.access import moderator_required
 from moderator.api.errors import ApiError, error, invalid, methods, possible_id, telnyx_failure
-from moderator.control import actions
+from moderator.control import actions, captions
 from moderator.control.registry import CONFERENCE_ACTIONS, MODERATOR_CALL_ACTIONS
 from moderator.state.serializers import conference_dict
 from moderator.telnyx.client import TelnyxFailure
@@ -64,6 +65,10 @@ def answer(run) -> JsonResponse:
         return error(404, "ban not found", f"no ban with id {exc}")
     except actions.NotARoomQueue as exc:
         return error(404, "not a waiting room", f"no room's waiting room is called {exc}")
+    except captions.ConferenceEnded:
+        return error(409, "conference ended", "the conference has ended: nothing said in it can be captioned any more")
+    except captions.TranscriptionForbidden as exc:
+        return error(409, "transcription forbidden", f"the room {exc} forbids transcription")
     except TelnyxFailure as failure:
         return telnyx_failure(failure)
 
@@ -130,6 +135,7 @@ def _on_conference(run) -> Callable[[HttpRequest, str], JsonResponse]:
 lower_hands = _on_conference(actions.lower_hands)
 lock = _on_conference(actions.lock_conference)
 ban = _on_conference(actions.ban_caller)
+switch_captions = _on_conference(captions.switch)
 
 
 @methods("POST")

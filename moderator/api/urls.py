@@ -27,6 +27,7 @@ urlpatterns = [
     path("api/conferences/<path:telnyx_id>/lower_hands", actions.lower_hands, name="api-conference-lower-hands"),
     path("api/conferences/<path:telnyx_id>/lock", actions.lock, name="api-conference-lock"),
     path("api/conferences/<path:telnyx_id>/ban", actions.ban, name="api-conference-ban"),
+    path("api/conferences/<path:telnyx_id>/captions", actions.switch_captions, name="api-conference-captions"),
     path("api/bans/<int:ban_id>/lift", actions.lift_ban, name="api-ban-lift"),
     path("api/queues/<path:queue_name>/admit", actions.admit, name="api-queue-admit"),
     path("api/calls/<path:call_control_id>/actions/<slug:action>", actions.call_action, name="api-call-action"),

@@ -168,8 +168,11 @@ def run_conference_action(
 
 
 def run_call_action(
-    user, call_control_id: str, name: str, body: dict[str, Any], *, command_id: str | None = None
+    user, call_control_id: str, name: str, body: dict[str, Any], *, command_id: str | None = None,
+    conference: Conference | None = None,
 ) -> dict[str, Any]:
+    """Validate, send, audit a command to one call. With the `conference` the call is in, the audit row is the
+    conference's: a refusal shows on its timeline."""
     action = CALL_ACTIONS[name]
     params = action.schema.model_validate(body).model_dump(mode="json", exclude_none=True)
     sdk_method = action.method
@@ -178,8 +181,8 @@ def run_call_action(
         name,
         action,
         params,
-        conference=None,
-        conference_id="",
+        conference=conference,
+        conference_id=conference.telnyx_id if conference is not None else "",
         target_override=[call_control_id],
         call=lambda client, kwargs: getattr(client.calls.actions, sdk_method)(call_control_id, **kwargs),
         command_id=command_id,
@@ -212,6 +215,7 @@ def create_conference(
         conference.region = data.get("region") or conference.region
         if room is not None:
             conference.room = room
+            conference.captions_on = room.captions_on_join and not room.transcription_forbidden
             if room.record_automatically:
                 OutboxCommand.objects.bulk_create(
                     [OutboxCommand.step(OutboxCommand.Kind.RECORD, conference_id=conference.telnyx_id,

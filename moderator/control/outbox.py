@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from moderator import crashpoints
 from moderator.control import routing
+from moderator.control.steps import Outcome
 from moderator.models import OutboxCommand
 
 logger = logging.getLogger(__name__)
@@ -67,14 +68,14 @@ def claim(limit: int) -> list[OutboxCommand]:
     return rows
 
 
-def send(command: OutboxCommand) -> routing.Outcome:
+def send(command: OutboxCommand) -> Outcome:
     """Take one claimed step and record how it went. Sync: the SDK and the database."""
     close_old_connections()
     try:
         outcome = routing.execute(command)
     except Exception as exc:  # noqa: BLE001 - a bug in one step must not stop the others, nor be retried
         logger.exception("outbox command %s (%s) failed", command.command_id, command.kind)
-        outcome = routing.Outcome(Status.FAILED, f"{type(exc).__name__}: {exc}"[:4000])
+        outcome = Outcome(Status.FAILED, f"{type(exc).__name__}: {exc}"[:4000])
         if command.call_control_id:
             routing.record(command.call_control_id, error=f"Routing failed: {type(exc).__name__}: {exc}")
     OutboxCommand.objects.filter(id=command.id).update(

@@ -152,6 +152,10 @@ CALL_ACTIONS: dict[str, Action] = {
         Action("gather_using_speak", "call", schemas.GatherSpeak, "gather_using_speak", True, "ask for the PIN"),
         Action("gather_using_audio", "call", schemas.GatherAudio, "gather_using_audio", True, "ask for the PIN"),
         Action("speak", "call", schemas.SpeakOnCall, "speak", True, "tell the caller"),
+        # Live captions of one leg: sent when a conference's captions are on (`moderator.control.captions`).
+        Action("transcription_start", "call", schemas.TranscriptionStart, "start_transcription", True,
+               "start live captions"),
+        Action("transcription_stop", "call", schemas.CallCommand, "stop_transcription", True, "stop live captions"),
     )
 }
 MODERATOR_CALL_ACTIONS = ("enqueue", "leave_queue", "hangup")
@@ -164,7 +168,7 @@ class PageVerb:
     """A button of the page that is not one action of one target: what it posts, and what it asks for."""
 
     # "conference:<action>", "call:<action>", "create" (POST /api/conferences), "resync", "name" (of a caller),
-    # "lower_hands", "lock:on|off", "admit_waiting:next|all", "ban", "lift_ban"
+    # "lower_hands", "lock:on|off", "captions:on|off", "admit_waiting:next|all", "ban", "lift_ban"
     api: str
     form: Form | None = None
 
@@ -183,6 +187,9 @@ PAGE_VERBS: dict[str, PageVerb] = {
     "lock": PageVerb("lock:on", Form("Lock the conference?", confirm="New callers wait in the room's waiting room "
                                      "until you unlock it or admit them; the room's moderators still join.")),
     "unlock": PageVerb("lock:off"),
+    # Live captions of every leg, and of every leg that joins (POST …/captions; each leg's command: the outbox).
+    "captions_on": PageVerb("captions:on"),
+    "captions_off": PageVerb("captions:off"),
     "ban": PageVerb("ban", Form("Remove and ban this caller?", (
         Field("duration", "Ban", "select", (("conference", "until this conference ends"), ("forever", "for good"))),
     ), confirm="The call is hung up, and calls from this number to this room are refused (you can lift it).",

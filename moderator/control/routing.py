@@ -41,7 +41,18 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Case, Value, When
 
-from moderator.control import actions
+from moderator.control import actions, captions
+from moderator.control.steps import (
+    ALREADY_ANSWERED,
+    CALL_ENDED,
+    CONFERENCE_ENDED,
+    NAME_TAKEN,
+    NO_SUCH_CONFERENCE,
+    SENT,
+    Outcome,
+    refused,
+    skipped,
+)
 from moderator.live import broadcast
 from moderator.models import Ban, Call, Conference, OutboxCommand, Participant, Room, UserProfile, derived_command_id
 from moderator.state.changes import Changes
@@ -55,14 +66,6 @@ logger = logging.getLogger(__name__)
 
 Kind = OutboxCommand.Kind
 INCOMING = "incoming"
-# Telnyx error codes routing understands.
-ALREADY_ANSWERED, CALL_ENDED, CONFERENCE_ENDED, NO_SUCH_CONFERENCE, NAME_TAKEN = (
-    "90039",
-    "90018",
-    "90019",
-    "90058",
-    "90033",
-)
 command_id = derived_command_id
 command = OutboxCommand.step
 
@@ -295,26 +298,6 @@ _PLANNERS = {
 # --- doing (the outbox sender, after the decision committed) ---------------------------------------
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """How a step went, for its outbox row."""
-
-    status: str
-    error: str = ""
-
-
-SENT = Outcome(OutboxCommand.Status.SENT)
-
-
-def _skipped(reason: str) -> Outcome:
-    return Outcome(OutboxCommand.Status.SKIPPED, reason)
-
-
-def _refused(failure: TelnyxFailure, error: str) -> Outcome:
-    refused = (failure.telnyx_status or 500) < 500 and failure.code not in ("timeout", "unreachable")
-    return Outcome(OutboxCommand.Status.REFUSED if refused else OutboxCommand.Status.FAILED, error)
-
-
 def execute(command: OutboxCommand) -> Outcome:
     """Take one step now (sync: the SDK and the database). Never raises for what Telnyx answers."""
     return _EXECUTORS[command.kind](command)
@@ -352,7 +335,7 @@ def _failure(what: str, failure: TelnyxFailure) -> str:
 def _answer(command: OutboxCommand) -> Outcome:
     call_control_id = command.call_control_id
     if _gone(call_control_id):
-        return _skipped("the caller hung up before the answer")
+        return skipped("the caller hung up before the answer")
     try:
         actions.run_call_action(None, call_control_id, "answer", {}, command_id=command.command_id)
     except TelnyxFailure as failure:
@@ -360,7 +343,7 @@ def _answer(command: OutboxCommand) -> Outcome:
             return SENT  # answered by an earlier attempt: call.answered routes it
         error = _failure("answer the call", failure)
         record(call_control_id, note="Not answered", error=error)
-        return _refused(failure, error)
+        return refused(failure, error)
     return SENT
 
 
@@ -369,10 +352,10 @@ def _hangup(command: OutboxCommand) -> Outcome:
         actions.run_call_action(None, command.call_control_id, "hangup", {}, command_id=command.command_id)
     except TelnyxFailure as failure:
         if failure.code == CALL_ENDED:
-            return _skipped("the caller had hung up")
+            return skipped("the caller had hung up")
         error = _failure("hang up the call", failure)
         record(command.call_control_id, error=error)
-        return _refused(failure, error)
+        return refused(failure, error)
     return SENT
 
 
@@ -386,7 +369,7 @@ def _caller(command: OutboxCommand) -> tuple[Call | None, Room | None]:
 def _enqueue(command: OutboxCommand) -> Outcome:
     call, room = _caller(command)
     if call is None or room is None:
-        return _skipped("the caller hung up, or the room is gone")
+        return skipped("the caller hung up, or the room is gone")
     try:
         actions.run_call_action(
             None, call.call_control_id, "enqueue", {"queue_name": room.queue_name}, command_id=command.command_id
@@ -400,7 +383,7 @@ def _enqueue(command: OutboxCommand) -> Outcome:
 def _place(command: OutboxCommand) -> Outcome:
     call, room = _caller(command)
     if call is None or room is None:
-        return _skipped("the caller hung up, or the room is gone")
+        return skipped("the caller hung up, or the room is gone")
     call_control_id = call.call_control_id
     if is_banned(room, call.from_number):  # banned since the call was answered
         record(call_control_id, note=f"Banned from {room.name}: hung up", error="")
@@ -429,6 +412,8 @@ def _place(command: OutboxCommand) -> Outcome:
         return _placing_failed(call, room, failure)
     verb = "started the conference" if created else "in the conference"
     error = ""
+    if created:
+        captions.plan_started(conference, call_control_id)
     if created and room.mute_on_entry and not moderator:
         # Creating a conference takes no `mute` (joining does): its first caller is muted right after.
         try:
@@ -461,7 +446,7 @@ def _placing_failed(call: Call, room: Room, failure: TelnyxFailure) -> Outcome:
     else:
         error = _failure(f"place the caller in {room.name}", failure)
     record(call.call_control_id, error=error)
-    return _refused(failure, error)
+    return refused(failure, error)
 
 
 def _create_params(room: Room, call_control_id: str, moderator: bool) -> dict[str, Any]:
@@ -504,8 +489,8 @@ def _conference_for(room: Room, call_control_id: str, moderator: bool) -> tuple[
                 creator=call_control_id,
             )
             return conference, True
-        except TelnyxFailure as refused:
-            failure = refused  # raised after the block, so that the audit row is kept
+        except TelnyxFailure as failed:
+            failure = failed  # raised after the block, so that the audit row is kept
     if failure.code == NAME_TAKEN:
         # Another worker (or process) started it first: Telnyx has it under the room's name.
         adopted = _adopt_running_conference(room)
@@ -526,9 +511,11 @@ def _adopt_running_conference(room: Room) -> Conference | None:
         if data.get("status") != Conference.Status.COMPLETED and data.get("name") == room.name:
             with transaction.atomic():
                 conference, _ = Conference.objects.select_for_update().get_or_create(telnyx_id=data["id"])
+                if conference.room_id is None:
+                    conference.captions_on = room.captions_on_join and not room.transcription_forbidden
                 conference.room = room
                 conference.name = conference.name or room.name
-                conference.save(update_fields=["room", "name", "updated_at"])
+                conference.save(update_fields=["room", "name", "captions_on", "updated_at"])
             return conference
     return None
 
@@ -552,9 +539,9 @@ PIN_AGAIN = "That PIN is not right. Please enter it again, then press the pound 
 def _ask_for_pin(command: OutboxCommand) -> Outcome:
     call, room = _caller(command)
     if call is None or room is None:
-        return _skipped("the caller hung up, or the room is gone")
+        return skipped("the caller hung up, or the room is gone")
     if call.pin_role or not room.asks_for_pin:
-        return _skipped("no PIN to ask for any more")
+        return skipped("no PIN to ask for any more")
     body = {"maximum_digits": 12, "terminating_digit": "#", "timeout_millis": 20000, "valid_digits": "0123456789"}
     if room.pin_prompt_audio_url:  # the room's own recording, every try
         action, body = "gather_using_audio", {**body, "audio_url": room.pin_prompt_audio_url}
@@ -572,7 +559,7 @@ def _ask_for_pin(command: OutboxCommand) -> Outcome:
 def _record(command: OutboxCommand) -> Outcome:
     conference = Conference.objects.filter(telnyx_id=command.conference_telnyx_id).first()
     if conference is None or conference.status == Conference.Status.COMPLETED:
-        return _skipped("the conference has ended")
+        return skipped("the conference has ended")
     try:
         actions.run_conference_action(
             None,
@@ -585,7 +572,7 @@ def _record(command: OutboxCommand) -> Outcome:
         error = _failure("start the recording", failure)
         if command.call_control_id:
             record(command.call_control_id, error=error)
-        return _refused(failure, error)
+        return refused(failure, error)
     return SENT
 
 
@@ -593,14 +580,14 @@ def _end(command: OutboxCommand) -> Outcome:
     conference_id = command.conference_telnyx_id
     conference = Conference.objects.filter(telnyx_id=conference_id).first()
     if conference is None or conference.status == Conference.Status.COMPLETED:
-        return _skipped("the conference has ended already")
+        return skipped("the conference has ended already")
     try:
         actions.run_conference_action(None, conference_id, "end", {}, command_id=command.command_id)
     except TelnyxFailure as failure:
         if failure.code in (CONFERENCE_ENDED, NO_SUCH_CONFERENCE):
-            return _skipped("the conference had ended")
+            return skipped("the conference had ended")
         logger.warning("could not end conference %s after its last moderator left: %s", conference_id, failure)
-        return _refused(failure, str(failure))
+        return refused(failure, str(failure))
     return SENT
 
 
@@ -609,7 +596,7 @@ def _look_up(command: OutboxCommand) -> Outcome:
         actions.sync_conference(command.conference_telnyx_id)
     except TelnyxFailure as failure:
         logger.info("could not read conference %s from Telnyx: %s", command.conference_telnyx_id, failure)
-        return _refused(failure, str(failure))
+        return refused(failure, str(failure))
     return SENT
 
 
@@ -623,4 +610,5 @@ _EXECUTORS = {
     Kind.RECORD: _record,
     Kind.END: _end,
     Kind.LOOK_UP: _look_up,
+    **captions.EXECUTORS,
 }

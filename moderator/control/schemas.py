@@ -285,6 +285,27 @@ class GatherSpeak(Body):
     valid_digits: Annotated[str, Field(min_length=1, max_length=16, pattern=DIGITS_PATTERN)] | None = None
 
 
+class GoogleTranscription(Body):
+    transcription_engine: Literal["Google"] = "Google"
+    language: Annotated[str, Field(min_length=2, max_length=16, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")] = "en"
+    interim_results: bool = True
+
+
+class TranscriptionStart(Body):
+    """transcription_start on a call: live captions of one leg (the product decides it: a conference's captions
+    are on). Google's engine with interim results: the line being said shows as it is said."""
+
+    transcription_engine: Literal["Google"] = "Google"
+    transcription_engine_config: GoogleTranscription
+    transcription_tracks: Literal["inbound"] = "inbound"  # what the caller says, not what they hear
+
+
+class Captions(Body):
+    """POST /api/conferences/<id>/captions: live captions of every leg, and of every leg that joins, on or off."""
+
+    on: bool
+
+
 class Lock(Body):
     """POST /api/conferences/<id>/lock: lock (or unlock) the conference to new dial-in callers."""
 

@@ -32,7 +32,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections, t
 from django.utils import timezone
 
 from moderator import crashpoints
-from moderator.control import outbox, routing
+from moderator.control import captions, outbox, routing
 from moderator.database import write_turns
 from moderator.live import broadcast
 from moderator.models import WebhookEvent
@@ -118,10 +118,11 @@ def _apply(rows: list[tuple[int, str]]) -> Applied:
             raise _RuleFailed(event_id, exc) from exc
     rules.settle_talk_time(ws)
     rules.settle_hands(ws)
+    rules.settle_captions(ws)
     changes = ws.save()
     planned = routing.plan(ws, batch)
     changes.queues = changes.queues or planned.decided
-    commands = planned.commands + outbox.plan_look_ups(ws.unnamed)
+    commands = planned.commands + outbox.plan_look_ups(ws.unnamed) + captions.plan_joined(ws, batch)
     applied_ids = [event_id for event_id, _ in events]
     WebhookEvent.objects.filter(id__in=applied_ids).update(
         status=WebhookEvent.Status.APPLIED, error="", applied_at=timezone.now(), applied_by=WORKER

@@ -18,7 +18,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from moderator.live import fragments, timeline
+from moderator.live import captions, fragments, timeline
 from moderator.models import Conference, Participant
 from moderator.state.changes import Changes
 from moderator.state.rules import bump_versions
@@ -40,12 +40,15 @@ def _json(payload: dict[str, Any]) -> str:
     return json.dumps(payload, separators=(",", ":"))
 
 
-def message(payload: dict[str, Any], for_observers: dict[str, Any] | None = None) -> dict[str, Any]:
+def message(payload: dict[str, Any], for_observers: dict[str, Any] | None = None, audience: str = "") -> dict[str, Any]:
     """A channel-layer message whose text every consumer forwards unchanged, serialized once per group. Where
-    observers see something else (no controls: they may not act), their text goes along, serialized once too."""
+    observers see something else (no controls: they may not act), their text goes along, serialized once too.
+    With an `audience` (captions), only the consumers of users allowed to read it forward it."""
     out = {"type": "live.message", "text": _json(payload)}
     if for_observers is not None:
         out["observer_text"] = _json(for_observers)
+    if audience:
+        out["audience"] = audience
     return out
 
 
@@ -128,6 +131,11 @@ def build_messages(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
             "live": conference.is_live,
             "card": fragments.board_card(conference, active[conference.pk], floors),
         })))
+    if changes.captions or changes.caption_lines:
+        said, alerts = captions.updates(conferences, changes.captions, changes.caption_lines)
+        out.extend((conference_group(telnyx_id), message(update, audience=captions.AUDIENCE))
+                   for telnyx_id, update in said.items())
+        out.extend((BOARD_GROUP, message(alert, audience=captions.AUDIENCE)) for alert in alerts)
     if changes.queues:
         context = fragments.queues_context()
         panel = {"type": "queues", "html": fragments.render("queues.html", {**context, "can_moderate": True})}

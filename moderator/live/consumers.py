@@ -21,7 +21,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
-from moderator.live import fragments
+from moderator.live import captions, fragments
 from moderator.live.broadcast import BOARD_GROUP, conference_group, message
 from moderator.models import Conference, Viewer
 
@@ -44,6 +44,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.can_moderate = await database_sync_to_async(user.has_perm)("moderator.moderate_conference")
+        self.can_read_captions = await database_sync_to_async(user.has_perm)(captions.PERMISSION)
         # Join before the snapshot: an update racing the snapshot is then received, and ignored by
         # the page if the snapshot already has its version.
         self._early: list[dict] | None = []
@@ -90,7 +91,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         # A broadcast touches no database: skip the close_old_connections() that Channels runs (in the
         # database thread) before every handler; with hundreds of sockets that hop was most of the cost.
         if message["type"] == "live.message":
-            if self._falling_behind():
+            if self._falling_behind() or (message.get("audience") == captions.AUDIENCE and not self.can_read_captions):
                 return
             # Already serialized once for every socket of the group (and once more for observers, if they
             # see it differently).
@@ -134,7 +135,8 @@ class BoardConsumer(LiveConsumer):
     group = BOARD_GROUP
 
     def snapshot(self) -> dict:
-        return fragments.board_parts(self.can_moderate)
+        return {**fragments.board_parts(self.can_moderate),
+                **({"alerts": captions.recent_alerts()} if self.can_read_captions else {})}
 
 
 class ConferenceConsumer(LiveConsumer):
@@ -155,6 +157,7 @@ class ConferenceConsumer(LiveConsumer):
             "version": conference.version,
             "viewers": self.viewers(),
             **fragments.conference_parts(conference, self.can_moderate, fragments.ROWS_PER_MESSAGE),
+            **({"captions": captions.pane(conference)} if self.can_read_captions else {}),
         }
 
     def viewers(self) -> list[str]:

@@ -14,6 +14,16 @@ logger = logging.getLogger(__name__)
 
 ROOM_NAMES = ["Sales standup", "Support escalations", "Board prep", "Customer onboarding", "Incident bridge"]
 QUEUE = "support"
+# What dial-in callers say when they take the floor (the dashboard captions the demo room).
+LINES = [
+    "Good morning everyone, can you all hear me?",
+    "I have a question about the new pricing.",
+    "We had three outages last week and customers noticed.",
+    "Could we get a refund for the downtime?",
+    "Let's take that offline and follow up by email.",
+    "I think we should cancel the old plan next quarter.",
+    "Thanks, that is all from me.",
+]
 
 
 class DemoScenario:
@@ -140,7 +150,10 @@ class DemoScenario:
             )
             self.state.new_call(caller, self.random.choice(self.dial_in_numbers), answer=False)
         elif roll < 0.65 and in_conference:
-            self.state.talk(self.random.choice(in_conference))
+            speaker = self.random.choice(in_conference)
+            self.state.talk(speaker)
+            if speaker.transcription is not None:
+                self.state.say(speaker, self.random.choice(LINES), round(self.random.uniform(0.8, 0.98), 2))
         elif roll < 0.72 and len(in_conference) > 2:
             self.state.hangup(
                 self.random.choice(

@@ -47,6 +47,10 @@ class Changes:
     hands: set[str] = field(default_factory=set)  # conferences whose raised hands changed
     bans: set[str] = field(default_factory=set)  # conferences whose room's bans changed
     raised: list[tuple[str, str]] = field(default_factory=list)  # (conference id, call_control_id): hands just up
+    # Live captions: the final lines kept, (conference id, Telnyx event id), and the legs whose line being said
+    # changed, (conference id, call_control_id). Only readers of captions are sent them.
+    captions: list[tuple[str, str]] = field(default_factory=list)
+    caption_lines: set[tuple[str, str]] = field(default_factory=set)
     timeline: list[TimelineNote] = field(default_factory=list)
     # The versions these changes took, per conference: from `since` to `versions` (several transactions, one
     # message). A page at `since - 1` or later applies the message; one further behind has missed a change.
@@ -72,6 +76,8 @@ class Changes:
         self.hands |= other.hands
         self.bans |= other.bans
         self.raised.extend(other.raised)
+        self.captions.extend(other.captions)
+        self.caption_lines |= other.caption_lines
         self.queues = self.queues or other.queues
         self.timeline.extend(other.timeline)
         for telnyx_id, version in other.versions.items():

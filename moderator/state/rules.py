@@ -14,6 +14,7 @@ back in bulk by the applier, `moderator.ingest.applier`). Mute, hold and role ch
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import F, Model
 from django.utils import timezone
 
-from moderator.models import Call, Conference, Participant, Recording, WaitingCall
+from moderator.models import Call, Caption, Conference, Participant, Recording, WaitingCall
 from moderator.state.changes import Changes, TimelineNote
 from moderator.telnyx.event import is_text, parse_time
 
@@ -87,6 +88,9 @@ def _clamp_participant(participant: Participant, conference: Conference) -> None
     if participant.status == Participant.Status.LEFT:
         participant.playing = participant.speaking = False
         participant.hand_raised_at = None  # (`settle_hands` reads it again while the leg is in)
+        participant.caption_line = ""  # nobody is saying anything on a leg that is gone
+    if participant.hangup_at is not None:
+        participant.transcribing = False  # Telnyx stops transcribing a call that hung up
 
 
 # --- raised hands ---------------------------------------------------------------------------------
@@ -186,6 +190,72 @@ def settle_talk_time(ws: WorkingSet) -> None:
         for ccid, leg in legs.items():
             if abs(leg.talk_seconds - totals[ccid]) > 1e-6:
                 leg.talk_seconds = totals[ccid]
+
+
+# --- live captions --------------------------------------------------------------------------------
+# call.transcription: interim results (is_final false) of the line a caller is saying, each replacing the last,
+# then its final result. The line lives on the caller's leg (`caption_line`, versioned by `caption_at`); finals
+# are kept as the conference's transcript (`Caption`, one per Telnyx event id). A final that comes before its
+# leg's joined waits on the call, unplaced, and is placed once the leg is known (`settle_captions`), like a key
+# pressed early; an interim that early is only ever shown until its final, and is dropped.
+
+CAPTION_TEXT = 5000  # characters kept of a final line (Telnyx sends sentences; a hostile body might not)
+
+
+def _transcript(payload: dict[str, Any]) -> tuple[str, bool, float | None] | None:
+    data = payload.get("transcription_data")
+    if not isinstance(data, dict) or not isinstance(data.get("transcript"), str):
+        return None
+    text = " ".join(data["transcript"].split())[:CAPTION_TEXT]
+    if not text or not is_text(text):
+        return None
+    confidence = data.get("confidence")
+    sure = isinstance(confidence, int | float) and not isinstance(confidence, bool) and 0 <= confidence <= 1
+    return text, data.get("is_final") is True, float(confidence) if sure else None
+
+
+def _speaking_leg(ws: WorkingSet, call_control_id: str, when: datetime) -> Participant | None:
+    """The leg of the call that said it: the one in a conference then (a call is in one at a time)."""
+    legs = sorted(ws.legs_by_call.get(call_control_id, ()), key=lambda leg: leg.joined_at or when)
+    present = [leg for leg in legs if (leg.joined_at is None or leg.joined_at <= when)
+               and (leg.left_at is None or when <= leg.left_at)]
+    return present[-1] if present else None
+
+
+def keywords_said(text: str, keywords: list[str]) -> list[str]:
+    """The keywords (lower-cased words or phrases) the line says, as whole words."""
+    said = " " + " ".join(re.findall(r"\w+", text.lower())) + " "
+    return [k for k in keywords if " " + " ".join(re.findall(r"\w+", k)) + " " in said]
+
+
+def _transcription(ws: WorkingSet, event: TelnyxEvent, when: datetime) -> None:
+    said = _transcript(event.payload)
+    if said is None:
+        return
+    text, final, confidence = said
+    if final:
+        ws.caption(Caption(call_control_id=event.call_control_id, spoken_at=when, text=text, confidence=confidence,
+                           event_id=event.id))  # placed on its leg by `settle_captions`
+        return
+    leg = _speaking_leg(ws, event.call_control_id, when)
+    if leg is not None and _later(when, leg.caption_at) and leg.status != Participant.Status.LEFT:
+        leg.caption_line, leg.caption_at = text[: _max_length(Participant, "caption_line")], when
+
+
+def settle_captions(ws: WorkingSet) -> None:
+    """Place the batch's final lines, and those waiting for their leg, on the leg that said them: the line is the
+    conference's, with the room's keywords it says; and it ends the leg's line being said, unless a later one
+    has begun."""
+    for caption in ws.unplaced_captions():
+        leg = _speaking_leg(ws, caption.call_control_id, caption.spoken_at)
+        if leg is None:
+            continue
+        caption.conference = leg.conference
+        caption.keywords = ", ".join(keywords_said(caption.text, ws.keywords(leg.conference)))[
+            : _max_length(Caption, "keywords")]
+        if _not_earlier(caption.spoken_at, leg.caption_at):
+            leg.caption_line, leg.caption_at = "", caption.spoken_at
+            leg.caption_keywords = caption.keywords[: _max_length(Participant, "caption_keywords")]
 
 
 # --- the rules, one per event type ----------------------------------------------------------------
@@ -458,12 +528,13 @@ RULES: dict[str, Rule] = {
     "call.gather.ended": _call_reported,
     "call.speak.started": _call_reported,
     "call.speak.ended": _call_reported,
+    "call.transcription": _transcription,
 }
 
 # What the working set must load for a batch (see `WorkingSet.load`).
 ENDS_CONFERENCE = {"conference.ended"}
 ENDS_CALL = {"call.hangup"}
-REACHES_CALL_LEGS = {"call.dtmf.received"}  # the call's legs in every conference are read too
+REACHES_CALL_LEGS = {"call.dtmf.received", "call.transcription"}  # the call's legs in every conference are read too
 MOVES_TALK_TIME = {"conference.ended", "conference.floor.changed", "conference.participant.left"}
 
 # Events that must name a conference / a call leg / a queue to be applied at all.
@@ -570,6 +641,19 @@ def lock(locked: bool) -> Accepted:
         if conference.locked != locked:
             conference.locked = locked
             conference.save(update_fields=["locked", "updated_at"])
+            changes.conference(conference.telnyx_id)
+
+    return accepted
+
+
+def captions(on: bool) -> Accepted:
+    """Live captions on or off for the conference (the product's own setting: each leg's transcription is a
+    command of its own, whose acceptance sets `transcribing` on the leg, `legs_flag`)."""
+
+    def accepted(conference: Conference, params: dict[str, Any], changes: Changes) -> None:
+        if conference.captions_on != on:
+            conference.captions_on = on
+            conference.save(update_fields=["captions_on", "updated_at"])
             changes.conference(conference.telnyx_id)
 
     return accepted

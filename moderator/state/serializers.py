@@ -73,6 +73,10 @@ def participant_dict(
         "playback_media": participant.playback_media,
         "speaking": participant.speaking,
         "hand_raised_at": iso(participant.hand_raised_at),
+        # Live captions (what was said is for readers of captions only: `moderator.live.captions`).
+        "transcribing": participant.transcribing and participant.status != Participant.Status.LEFT,
+        "captioning": bool(participant.caption_line),
+        "keyword_alert": bool(participant.caption_keywords) and participant.status != Participant.Status.LEFT,
     }
 
 
@@ -117,6 +121,7 @@ def conference_summary(conference: Conference, participant_count: int | None = N
         else None,
         "participant_count": participant_count,
         "locked": conference.locked and conference.is_live,
+        "captions": conference.captions_on and conference.is_live,
     }
 
 
@@ -169,7 +174,7 @@ class CallNumbers(NamedTuple):
 PARTICIPANT_FIELDS = (
     "call_control_id", "call_leg_id", "call_session_id", "status", "muted", "on_hold", "supervisor_role",
     "whisper_call_control_ids", "joined_at", "left_at", "talk_seconds", "playing", "playback_media", "speaking",
-    "hand_raised_at",
+    "hand_raised_at", "transcribing", "caption_line", "caption_keywords",
 )
 
 

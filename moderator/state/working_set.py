@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import connection
 from django.db.models import Model
 
-from moderator.models import Call, Conference, FloorChange, Participant, Recording, WaitingCall
+from moderator.models import Call, Caption, Conference, FloorChange, Participant, Recording, Room, WaitingCall
 from moderator.state.changes import Changes, TimelineNote
 from moderator.state.tables import placeholders, table
 
@@ -47,8 +47,10 @@ _WRITTEN: dict[type[Model], list[str]] = {
     WaitingCall: _fields(WaitingCall, _SKIPPED),
     Recording: _fields(Recording, _SKIPPED),
     FloorChange: _fields(FloorChange, _SKIPPED),
+    Caption: _fields(Caption, _SKIPPED),
 }
 _HAND = _WRITTEN[Participant].index("hand_raised_at")  # in a leg's loaded values
+_LINE = _WRITTEN[Participant].index("caption_line")
 _UNIQUE: dict[type[Model], list[str]] = {
     Conference: ["telnyx_id"],
     Participant: ["conference", "call_control_id"],
@@ -56,6 +58,7 @@ _UNIQUE: dict[type[Model], list[str]] = {
     WaitingCall: ["call_control_id", "queue_name"],
     Recording: ["recording_id"],
     FloorChange: ["conference", "occurred_at", "call_control_id"],
+    Caption: ["event_id"],
 }
 
 
@@ -74,6 +77,9 @@ class WorkingSet:
         self.floor: dict[str, list[tuple[datetime, str]]] = {}
         self.new_floor: list[FloorChange] = []
         self.recordings: dict[str, Recording] = {}
+        self.captions: dict[str, Caption] = {}  # the batch's final lines, by Telnyx event id
+        self.waiting_captions: list[Caption] = []  # earlier ones of the batch's calls, still waiting for their leg
+        self._keywords: dict[int | None, list[str]] = {}  # per room
         # Legs whose row reads differently though the leg did not change: the speaker badge follows the floor.
         self.reshown: set[tuple[str, str]] = set()
         self.queues = False
@@ -176,6 +182,10 @@ class WorkingSet:
                 ws._keep(entry)
                 ws.waiting_entries[(entry.call_control_id, entry.queue_name)] = entry
                 ws.waiting_by_call[entry.call_control_id].append(entry)
+            captions_ = table(Caption)
+            ws.waiting_captions = captions_.select(
+                f"{captions_.column('conference')} IS NULL AND {captions_.column('call_control_id')} IN ({placeholders(ids)})",
+                ids)
         return ws
 
     def _keep(self, row: Model) -> None:
@@ -231,6 +241,19 @@ class WorkingSet:
     def recording(self, recording: Recording) -> None:
         self.recordings[recording.recording_id] = recording
 
+    def caption(self, caption: Caption) -> None:
+        self.captions[caption.event_id] = caption
+
+    def unplaced_captions(self) -> list[Caption]:
+        return [c for c in [*self.waiting_captions, *self.captions.values()] if c.conference_id is None]
+
+    def keywords(self, conference: Conference) -> list[str]:
+        """The keyword alerts of the conference's room (a query per room per batch, only for final captions)."""
+        if conference.room_id not in self._keywords:
+            room = Room.objects.filter(pk=conference.room_id).only("caption_keywords").first()
+            self._keywords[conference.room_id] = room.keywords if room else []
+        return self._keywords[conference.room_id]
+
     # --- writing back ---------------------------------------------------------------------------------
 
     def _changed(self, rows: Iterable[Model]) -> list[Model]:
@@ -248,6 +271,13 @@ class WorkingSet:
             loaded = self._loaded.get(id(leg))
             if leg.hand_raised_at != (loaded[_HAND] if loaded else None):
                 changes.hand(leg.conference.telnyx_id, leg.call_control_id, raised=leg.hand_raised_at is not None)
+            if leg.caption_line != (loaded[_LINE] if loaded else ""):
+                changes.caption_lines.add((leg.conference.telnyx_id, leg.call_control_id))
+        placed = [c for c in self.waiting_captions if c.conference_id is not None]
+        for caption in [*placed, *self.captions.values()]:
+            if caption.conference_id is not None:
+                changes.conference(caption.conference.telnyx_id)
+                changes.captions.append((caption.conference.telnyx_id, caption.event_id))
         for telnyx_id, call_control_id in self.reshown:
             changes.participant(telnyx_id, call_control_id)
         for note in self.timeline:
@@ -269,6 +299,10 @@ class WorkingSet:
             _upsert(FloorChange, self.new_floor, update=False)
         if self.recordings:
             _upsert(Recording, list(self.recordings.values()))
+        if self.captions:
+            _upsert(Caption, list(self.captions.values()), update=False)  # a redelivered line is the same line
+        if placed:
+            _upsert(Caption, placed)
         return changes
 
 

@@ -328,6 +328,8 @@ function send(spec, button, values, body) {
       return post(`/api/calls/${id(callControlId)}/name`, { name: values.name || "" });
     case "lock":
       return post(`/api/conferences/${id(conference)}/lock`, { locked: api === "on" });
+    case "captions":
+      return post(`/api/conferences/${id(conference)}/captions`, { on: api === "on" });
     case "admit_waiting":
       return post(`/api/queues/${id(button.dataset.queue)}/admit`, api === "next" ? { count: 1 } : {});
     case "ban":
@@ -367,6 +369,7 @@ async function perform(button) {
 // --- buttons that cannot work now: disabled, saying why --------------------------------------------
 
 const lockState = () => document.querySelector("#conference-summary .summary")?.dataset.locked === "true";
+const captionsState = () => document.querySelector("#conference-summary .summary")?.dataset.captions === "true";
 const recordingState = () => document.querySelector("#conference-summary .summary")?.dataset.recording || "idle";
 
 const NEEDS = {
@@ -382,6 +385,8 @@ const NEEDS = {
   "recording-any": () => (recordingState() === "idle" ? "Nothing is being recorded." : ""),
   unlocked: () => (lockState() ? "The conference is locked already." : ""),
   locked: () => (lockState() ? "" : "The conference is not locked."),
+  "captions-off": () => (captionsState() ? "Live captions are on already." : ""),
+  "captions-on": () => (captionsState() ? "" : "Live captions are off."),
 };
 
 function refreshAvailability() {

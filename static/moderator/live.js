@@ -89,6 +89,7 @@ function applyConferenceSnapshot(message) {
   document.getElementById("bans").innerHTML = message.bans;
   document.getElementById("participants").innerHTML = message.rows;
   document.getElementById("timeline").innerHTML = message.timeline;
+  if (message.captions !== undefined) document.dispatchEvent(new CustomEvent("captions-snapshot", { detail: message.captions }));
   showViewers(message.viewers);
   live.version = message.version;
   markMe();
@@ -166,6 +167,7 @@ function applyBoardSnapshot(message) {
   document.getElementById("live-conferences").innerHTML = message.live;
   document.getElementById("ended-conferences").innerHTML = message.ended;
   document.getElementById("queues").innerHTML = message.queues;
+  if (message.alerts !== undefined) document.dispatchEvent(new CustomEvent("alerts-snapshot", { detail: message.alerts }));
   readBoardVersions();
 }
 
@@ -215,6 +217,10 @@ function handle(message) {
       break;
     case "presence":
       showViewers(message.viewers);
+      break;
+    case "captions": // captions.js (loaded for readers of captions only: others are never sent them)
+    case "alert":
+      document.dispatchEvent(new CustomEvent(`live-${message.type}`, { detail: message }));
       break;
   }
   tick();

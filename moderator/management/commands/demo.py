@@ -141,6 +141,8 @@ class Command(BaseCommand):
                 "waiting_room": True,
                 "moderator_numbers": [DEMO_MODERATOR_NUMBER],
                 "beep_enabled": "on_enter",
+                "captions_on_join": True,
+                "caption_keywords": "refund\ncancel",
             },
         )
         RoomNumber.objects.get_or_create(number=DEMO_ROOM_NUMBER, defaults={"room": room})

@@ -51,6 +51,10 @@ class Command(BaseCommand):
         add.add_argument("--participant-pin", default=None, help="callers must enter it (4 to 12 digits; '' removes it)")
         add.add_argument("--moderator-pin", default=None, help="a caller who enters it joins as a moderator")
         add.add_argument("--pin-prompt-audio-url", default=None, help="played to ask for the PIN instead of speech")
+        add.add_argument("--captions", action="store_true", help="live captions for every caller who joins")
+        add.add_argument("--forbid-transcription", action="store_true", help="nothing said here is ever transcribed")
+        add.add_argument("--keyword", action="append", default=[],
+                         help="a keyword alert: a caption that says it is highlighted and announced (repeatable)")
         add.add_argument("--refuse-when-locked", action="store_true",
                          help="while locked, new callers hear it is closed and are hung up (instead of waiting)")
         sub.add_parser("list", help="list rooms with their numbers")
@@ -77,6 +81,10 @@ class Command(BaseCommand):
         room.end_on_last_moderator_exit = room.end_on_last_moderator_exit or options["end_on_moderator_exit"]
         room.mute_on_entry = room.mute_on_entry or options["mute_on_entry"]
         room.refuse_when_locked = room.refuse_when_locked or options["refuse_when_locked"]
+        room.transcription_forbidden = room.transcription_forbidden or options["forbid_transcription"]
+        room.captions_on_join = (room.captions_on_join or options["captions"]) and not room.transcription_forbidden
+        if options["keyword"]:
+            room.caption_keywords = "\n".join(dict.fromkeys([*room.keywords, *(k.strip().lower() for k in options["keyword"])]))
         for field, option in (
             ("beep_enabled", "beep"),
             ("hold_audio_url", "hold_audio_url"),
@@ -119,6 +127,12 @@ class Command(BaseCommand):
         ]
         if room.mute_on_entry:
             parts.append("callers join muted")
+        if room.captions_on_join:
+            parts.append("live captions")
+        if room.transcription_forbidden:
+            parts.append("never transcribed")
+        if room.keywords:
+            parts.append("keyword alerts: " + ", ".join(room.keywords))
         pins = [kind for kind, pin in (("participant", room.participant_pin), ("moderator", room.moderator_pin)) if pin]
         if pins:
             parts.append(" and ".join(pins) + " PIN" + ("s" if len(pins) > 1 else ""))  # whether, never which
