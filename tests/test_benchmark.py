@@ -18,6 +18,7 @@ KEYS = (
     "ingest_per_s", "limit_per_s", "naive_per_s", "ingest_vs_limit", "ingest_vs_naive", "ack_p99_ms",
     "ack_per_s", "applied_per_s", "apply_lag_p99_ms",
     "ws_p99_ms", "fanout_per_s", "fanout_p99_ms", "render_ms", "render_queries", "rss_mb",
+    "captions_applied_per_s", "captions_p99_ms",
 )
 
 
@@ -43,9 +44,10 @@ def test_quick_benchmark_produces_every_figure(tmp_path):
     assert figures["ingest_vs_limit"] == pytest.approx(figures["applied_per_s"] / figures["limit_per_s"])
     assert figures["ingest_vs_naive"] == pytest.approx(figures["applied_per_s"] / figures["naive_per_s"])
     assert figures["render_queries"] == figures["render_queries_small"]  # a count, not a time
+    assert figures["captions_missing"] == 0  # every socket got every caption line
     for label in ("applied ÷ limit", "applied ÷ naive", "ack latency", "acknowledged → applied", "webhook → browser",
                   "deliveries/s",
-                  "render", "resident memory", "SQLite", "in-memory channel layer"):
+                  "render", "resident memory", "webhook → caption", "SQLite", "in-memory channel layer"):
         assert label in printed, label
 
 

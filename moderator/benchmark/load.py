@@ -18,6 +18,7 @@ import aiohttp
 
 POOL = 32
 MARKER = re.compile(r"bench-(\d+)-")
+CAPTION_MARKER = re.compile(r"said-(\d+)-")
 ROW = re.compile(r'<tr class="leg [^"]*" data-call-control-id="([^"]+)"')
 Signed = tuple[bytes, dict[str, str]]
 
@@ -137,6 +138,7 @@ class LiveClient:
     track_state: bool = False
     ws: aiohttp.ClientWebSocketResponse | None = None
     arrivals: dict[int, float] = field(default_factory=dict)
+    caption_arrivals: dict[int, float] = field(default_factory=dict)  # markers of caption lines, when first seen
     updates: int = 0
     update_bytes: int = 0
     version: int = 0
@@ -177,6 +179,10 @@ class LiveClient:
                     self.arrivals.setdefault(int(marker), now)
                 if self.track_state:
                     await self.apply_update(json.loads(text))
+            elif text.startswith('{"type":"captions"'):
+                now = time.monotonic()
+                for marker in CAPTION_MARKER.findall(text):
+                    self.caption_arrivals.setdefault(int(marker), now)
             elif self.track_state and text.startswith('{"type":"snapshot"'):
                 self.apply_snapshot(json.loads(text))
             elif self.track_state and text.startswith('{"type":"rows"'):

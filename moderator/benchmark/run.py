@@ -36,12 +36,16 @@ class Profile:
     fanout_seconds: float = 3.0
     render_participants: int = 1000
     render_runs: int = 7
+    caption_legs: int = 100  # live captions: each leg says one interim result a second, to every socket
+    caption_sockets: int = 100
+    caption_seconds: float = 10.0
     compare_servers: bool = True  # the product under each supported ASGI server, too
 
 
 FULL = Profile()
 QUICK = Profile(rounds=1, ingest_seconds=2.0, ack_seconds=1.0, ws_clients=100, ws_events=15,
-                fanout_clients=200, fanout_rates=(50,), fanout_seconds=1.0, render_runs=3, compare_servers=False)
+                fanout_clients=200, fanout_rates=(50,), fanout_seconds=1.0, render_runs=3, caption_seconds=3.0,
+                compare_servers=False)
 
 
 @dataclass
@@ -62,6 +66,7 @@ GOALS = {
     "render_ms": Goal("< 150", lambda r: r["render_ms"] < 150),
     "render_queries": Goal("constant", lambda r: r["render_queries"] == r["render_queries_small"]),
     "rss_mb": Goal("< 300", lambda r: r["rss_mb"] < 300),
+    "captions_p99_ms": Goal("< 100, 0 missing", lambda r: r["captions_p99_ms"] < 100 and r["captions_missing"] == 0),
 }
 
 
@@ -197,6 +202,39 @@ class Runner:
         self.say(f"webhook → browser, {p.ws_clients} sockets, {p.ws_events} events one at a time: "
                  f"p50 {self.results['ws_p50_ms']:.1f} ms, p99 {self.results['ws_p99_ms']:.1f} ms, {missing} missing")
 
+    async def captions(self, server: Server) -> None:
+        """Live captions of a big conference: every leg says one interim result a second (the busiest stream the
+        product carries), each caption to every socket of a reader; how fast the line reaches every one."""
+        p, conference_id = self.profile, "captions"
+        await self.live_conference(server, conference_id, p.caption_legs)
+        total = int(p.caption_legs * p.caption_seconds)
+        planned = []
+        for n in range(total):
+            payload = {**events.leg(conference_id, n % p.caption_legs), "connection_id": "conn-bench",
+                       "transcription_data": {"transcript": f"and so said-{n}- the caller", "is_final": False}}
+            planned.append(self.signed(f"said-{n}", "call.transcription", payload))
+        async with load.Crowd(server.url, self.workspace.session) as crowd:
+            clients = await crowd.add([conference_id], p.caption_sockets)
+            await asyncio.sleep(0.5)  # the presence announcements of the connects settle
+            since = time.time()
+            rate = p.caption_legs  # one a second per leg
+            latencies, errors, start = await load.paced(server.url + WEBHOOK, planned, rate)
+            if errors:
+                raise RuntimeError(f"{errors} captions were not acknowledged")
+            await load.wait_for(lambda: all(len(c.caption_arrivals) == total for c in clients), 10.0, 0.05)
+            applied = await applied_per_s(server.db, since=since)
+        delays = [(client.caption_arrivals[n] - (start + n / rate)) * 1000
+                  for client in clients for n in range(total) if n in client.caption_arrivals]
+        r = self.results
+        r["captions_offered_per_s"] = rate
+        r["captions_applied_per_s"] = applied
+        r["captions_p50_ms"] = load.percentile(delays, 50)
+        r["captions_p99_ms"] = load.percentile(delays, 99)
+        r["captions_missing"] = total * len(clients) - len(delays)
+        self.say(f"captions: {p.caption_legs} legs saying 1 interim/s to {p.caption_sockets} sockets for "
+                 f"{p.caption_seconds:.0f} s: webhook → caption p50 {r['captions_p50_ms']:.1f} ms, p99 "
+                 f"{r['captions_p99_ms']:.1f} ms, {r['captions_missing']} missing; applied {applied:.0f}/s")
+
     async def fanout(self, server: Server, conference_id: str = "fan-out") -> dict[str, Any]:
         """The product: many sockets on one live view, webhooks at rising rates, each changing one leg."""
         p, legs = self.profile, 10
@@ -320,6 +358,7 @@ class Runner:
             asyncio.run(self.ack(product))
             asyncio.run(self.websocket_latency(product))
             self.results.update(asyncio.run(self.fanout(product)))
+            asyncio.run(self.captions(product))
             product.stop()
             asyncio.run(self.wire())
         finally:
@@ -520,6 +559,10 @@ def table(results: dict[str, Any]) -> str:
         ("  queries (10 participants)", f"{r['render_queries']} ({r['render_queries_small']})",
          *_goal("render_queries", r)),
         (f"resident memory, {r['rss_sockets']} sockets open", f"{r['rss_mb']:.0f} MB", *_goal("rss_mb", r)),
+        (f"live captions: {r['captions_offered_per_s']:.0f} interim/s offered, applied",
+         f"{r['captions_applied_per_s']:,.0f} events/s", "", None),
+        ("  webhook → caption p50 / p99, missing", f"{r['captions_p50_ms']:.1f} / {r['captions_p99_ms']:.1f} ms, "
+         f"{r['captions_missing']}", *_goal("captions_p99_ms", r)),
     ]
     width = max(len(row[0]) for row in rows)
     lines = [f"{'figure':{width}}  {'measured':>22}  {'goal':26}  met", "-" * (width + 58)]

@@ -24,7 +24,7 @@ def prepare() -> dict:
 
     call_command("migrate", interactive=False, verbosity=0)
     user = User.objects.create_user("bench", password="bench-password-not-secret")
-    user.user_permissions.add(Permission.objects.get(codename="moderate_conference"))
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["moderate_conference", "view_captions"]))
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
     session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
