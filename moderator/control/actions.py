@@ -122,7 +122,7 @@ def _attempt(
         audit.latency_ms = (time.monotonic() - started) * 1000
         audit.save()
         with transaction.atomic():
-            broadcast.publish_on_commit(_audited(conference, audit, Changes()))
+            broadcast.publish_on_commit(on_timeline(conference, audit, Changes()))
         raise
     audit.outcome = ModeratorAction.Outcome.OK
     audit.http_status = 200
@@ -131,7 +131,7 @@ def _attempt(
     return response, audit
 
 
-def _audited(
+def on_timeline(
     conference: Conference | None, audit: ModeratorAction, changes: Changes
 ) -> Changes:
     """Every attempt, good or failed, shows on its conference's timeline in every open tab."""
@@ -163,7 +163,7 @@ def run_conference_action(
     )
     with transaction.atomic():
         changes = rules.apply_accepted(conference, action.accepted, params) if action.accepted else Changes()
-        broadcast.publish_on_commit(_audited(conference, audit, changes))
+        broadcast.publish_on_commit(on_timeline(conference, audit, changes))
     return as_dict(response)
 
 
@@ -269,7 +269,7 @@ def sync_conference(conference_id: str, user=None) -> Conference:
 # --- the moderators' own actions: no Telnyx command of their own, applied at once, audited alike ---------
 
 
-def _audit(user, action: str, conference: Conference | None, call_control_ids: list[str], params: dict) -> ModeratorAction:
+def audit_action(user, action: str, conference: Conference | None, call_control_ids: list[str], params: dict) -> ModeratorAction:
     """The audit row of a moderator's action that is no Telnyx command (it is applied at once)."""
     return ModeratorAction.objects.create(
         user=user if getattr(user, "is_authenticated", False) else None,
@@ -309,8 +309,8 @@ def name_caller(user, call_control_id: str, body: dict[str, Any]) -> dict[str, A
             )
         else:
             CallerName.objects.filter(room_id=room_id, number=call.from_number).delete()
-        audit = _audit(user, "name", conference, [call_control_id], {"name": name, "number": call.from_number})
-        broadcast.publish_on_commit(_audited(conference, audit, rules.caller_named(call.from_number)))
+        audit = audit_action(user, "name", conference, [call_control_id], {"name": name, "number": call.from_number})
+        broadcast.publish_on_commit(on_timeline(conference, audit, rules.caller_named(call.from_number)))
     return {"call_control_id": call_control_id, "number": call.from_number, "name": name}
 
 
@@ -323,8 +323,8 @@ def lower_hands(user, conference_id: str, body: dict[str, Any]) -> dict[str, Any
         raise UnknownConference(conference_id)
     with transaction.atomic():
         changes = rules.apply_accepted(conference, rules.hands_lowered, params)
-        audit = _audit(user, "lower_hands", conference, params.get("call_control_ids", []), params)
-        broadcast.publish_on_commit(_audited(conference, audit, changes))
+        audit = audit_action(user, "lower_hands", conference, params.get("call_control_ids", []), params)
+        broadcast.publish_on_commit(on_timeline(conference, audit, changes))
     return {"lowered": sorted(ccid for telnyx_id, ccid in changes.participants)}
 
 
@@ -351,13 +351,13 @@ def lock_conference(user, conference_id: str, body: dict[str, Any]) -> dict[str,
     if conference is None:
         raise UnknownConference(conference_id)
     with transaction.atomic():
-        changes = rules.apply_accepted(conference, rules.lock(locked), {})
+        changes = rules.apply_accepted(conference, rules.conference_flag("locked", locked), {})
         admitted = []
-        audit = _audit(user, "lock" if locked else "unlock", conference, [], {"locked": locked})
+        audit = audit_action(user, "lock" if locked else "unlock", conference, [], {"locked": locked})
         if not locked and conference.room is not None and not conference.room.waiting_room:
             admitted = _waiting_in(conference.room)
             _admit(conference.room, admitted, audit)
-        broadcast.publish_on_commit(_audited(conference, audit, changes))
+        broadcast.publish_on_commit(on_timeline(conference, audit, changes))
     return {"locked": locked, "admitted": [w.call_control_id for w in admitted]}
 
 
@@ -370,10 +370,10 @@ def admit_waiting(user, queue_name: str, body: dict[str, Any]) -> dict[str, Any]
     waiting = _waiting_in(room)[:count]
     conference = room.live_conference()
     with transaction.atomic():
-        audit = _audit(user, "admit", conference, [w.call_control_id for w in waiting],
+        audit = audit_action(user, "admit", conference, [w.call_control_id for w in waiting],
                        {"queue_name": queue_name, **({"count": count} if count else {})})
         _admit(room, waiting, audit)
-        broadcast.publish_on_commit(_audited(conference, audit, Changes()))
+        broadcast.publish_on_commit(on_timeline(conference, audit, Changes()))
     return {"admitted": [w.call_control_id for w in waiting]}
 
 
@@ -394,10 +394,10 @@ def ban_caller(user, conference_id: str, body: dict[str, Any]) -> dict[str, Any]
     with transaction.atomic():
         ban = Ban.objects.create(room=conference.room, number=number, conference=None if params["for_good"] else conference,
                                  banned_by=user if getattr(user, "is_authenticated", False) else None)
-        audit = _audit(user, "ban", conference, [call_control_id], {**params, "number": number})
+        audit = audit_action(user, "ban", conference, [call_control_id], {**params, "number": number})
         changes = Changes()
         changes.bans.add(conference.telnyx_id)
-        broadcast.publish_on_commit(_audited(conference, audit, changes))
+        broadcast.publish_on_commit(on_timeline(conference, audit, changes))
     run_call_action(user, call_control_id, "hangup", {})
     return {"ban": ban.pk, "number": number, "for_good": params["for_good"]}
 
@@ -415,6 +415,6 @@ def lift_ban(user, ban_id: int) -> dict[str, Any]:
         changes = Changes()
         for conference in conferences:
             changes.bans.add(conference.telnyx_id)
-            _audited(conference, _audit(user, "unban", conference, [], {"number": ban.number}), changes)
+            on_timeline(conference, audit_action(user, "unban", conference, [], {"number": ban.number}), changes)
         broadcast.publish_on_commit(changes)
     return {"ban": ban.pk, "number": ban.number, "lifted": True}

@@ -84,13 +84,13 @@ def switch(user, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:
     if on and conference.room is not None and conference.room.transcription_forbidden:
         raise TranscriptionForbidden(conference.room.name)
     with transaction.atomic():
-        changes = rules.apply_accepted(conference, rules.captions(on), {})
-        audit = actions._audit(user, "captions_on" if on else "captions_off", conference, [], {"on": on})
+        changes = rules.apply_accepted(conference, rules.conference_flag("captions_on", on), {})
+        audit = actions.audit_action(user, "captions_on" if on else "captions_off", conference, [], {"on": on})
         legs = conference.participants.filter(status=Participant.Status.JOINED, transcribing=not on)
         rows = [_step(Kind.TRANSCRIBE if on else Kind.STOP_TRANSCRIBING, ccid, conference_id, f"switch-{audit.pk}")
                 for ccid in legs.order_by("joined_at", "id").values_list("call_control_id", flat=True)]
         OutboxCommand.objects.bulk_create(rows, ignore_conflicts=True)
-        broadcast.publish_on_commit(actions._audited(conference, audit, changes))
+        broadcast.publish_on_commit(actions.on_timeline(conference, audit, changes))
     return {"captions": on, "legs": [row.call_control_id for row in rows]}
 
 

@@ -634,26 +634,15 @@ def legs_flag(field_name: str, value: bool) -> Accepted:
     return accepted
 
 
-def lock(locked: bool) -> Accepted:
-    """lock/unlock (the product's own, not Telnyx's): whether new dial-in callers wait."""
+def conference_flag(field_name: str, value: bool) -> Accepted:
+    """A setting of the product's own on the conference, no Telnyx command: `locked` (whether new dial-in callers
+    wait), `captions_on` (each leg's transcription is a command of its own, whose acceptance sets `transcribing`
+    on the leg: `legs_flag`)."""
 
     def accepted(conference: Conference, params: dict[str, Any], changes: Changes) -> None:
-        if conference.locked != locked:
-            conference.locked = locked
-            conference.save(update_fields=["locked", "updated_at"])
-            changes.conference(conference.telnyx_id)
-
-    return accepted
-
-
-def captions(on: bool) -> Accepted:
-    """Live captions on or off for the conference (the product's own setting: each leg's transcription is a
-    command of its own, whose acceptance sets `transcribing` on the leg, `legs_flag`)."""
-
-    def accepted(conference: Conference, params: dict[str, Any], changes: Changes) -> None:
-        if conference.captions_on != on:
-            conference.captions_on = on
-            conference.save(update_fields=["captions_on", "updated_at"])
+        if getattr(conference, field_name) != value:
+            setattr(conference, field_name, value)
+            conference.save(update_fields=[field_name, "updated_at"])
             changes.conference(conference.telnyx_id)
 
     return accepted
