@@ -76,6 +76,17 @@ if (pane) {
   });
   follow?.addEventListener("change", () => keepFollowing(true));
   pane.scrollTop = pane.scrollHeight;
+  // The conference ends while the page is open: the pane is its transcript now, as on a page loaded after the
+  // end (checked after every message: a reader of captions who cannot moderate gets no "conference-ended").
+  document.addEventListener("live-updated", () => {
+    if (document.querySelector("#conference-summary .summary")?.dataset.status !== "completed") return;
+    const title = document.getElementById("captions-title");
+    if (title.textContent === "Transcript") return;
+    title.textContent = "Transcript";
+    follow?.closest("label")?.remove();
+    const empty = pane.querySelector(".caption-empty");
+    if (empty) empty.textContent = "Nothing was transcribed in this conference.";
+  });
 }
 
 // --- the board's keyword alerts ----------------------------------------------------------------------
