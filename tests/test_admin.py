@@ -31,6 +31,7 @@ def admin_client_with_data(admin_client, deliver):
         "room",
         "userprofile",
         "callername",
+        "caption",
     ],
 )
 def test_every_model_has_a_working_changelist(admin_client_with_data, model):

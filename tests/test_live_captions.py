@@ -177,3 +177,24 @@ def test_captions_cannot_be_turned_on_where_they_may_not(ada_and_bob, deliver, r
     assert post(moderator_client, {"on": True}).status_code == 409
     assert not OutboxCommand.objects.filter(kind="transcribe").exists()
     assert not Conference.objects.get(telnyx_id="conf-cc").captions_on
+
+
+def test_the_admin_deletes_a_conferences_transcript_in_one_audited_action(ada_and_bob, deliver, admin_client,
+                                                                           django_user_model):
+    deliver(said("ada", "Delete me.", 11.0, final=True), said("bob", "And me.", 12.0, final=True))
+    assert "Delete me." in admin_client.get("/admin/moderator/caption/").content.decode()
+    conference = Conference.objects.get(telnyx_id="conf-cc")
+    response = admin_client.post("/admin/moderator/conference/", {
+        "action": "delete_transcript", "_selected_action": [conference.pk]}, follow=True)
+    assert "Deleted 2 transcript lines of 1 conference." in response.content.decode()
+    assert not Caption.objects.exists()
+    (audit,) = ModeratorAction.objects.filter(action="delete_transcript")
+    assert (audit.user.username, audit.conference, audit.parameters) == ("admin", conference, {"lines": 2})
+
+    # Staff who may not read captions see neither the lines nor the action.
+    staff = django_user_model.objects.create_user("staff", password="pw-staff-123456", is_staff=True)
+    staff.user_permissions.add(*Permission.objects.filter(codename__in=["view_conference", "delete_caption"]))
+    other = Client()
+    other.force_login(staff)
+    assert other.get("/admin/moderator/caption/").status_code == 403
+    assert "delete_transcript" not in other.get("/admin/moderator/conference/").content.decode()

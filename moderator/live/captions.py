@@ -44,7 +44,7 @@ def pane(conference: Conference) -> SafeString:
     speaking = list(conference.participants.exclude(caption_line="").exclude(status=Participant.Status.LEFT)
                     .order_by("caption_at", "id"))
     callers = timeline.callers_of({c.call_control_id for c in lines} | {leg.call_control_id for leg in speaking})
-    empty = ("Nothing has been said since captions were turned on." if conference.is_live
+    empty = ("No captions yet: what callers say shows here while captions are on." if conference.is_live
              else "Nothing was transcribed in this conference.")
     return render("captions.html", {"lines": [_line(c, callers) for c in lines],
                                     "live": [_live(leg, callers) for leg in speaking], "empty": empty})
