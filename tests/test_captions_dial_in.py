@@ -34,6 +34,7 @@ def test_a_captioned_room_transcribes_every_caller_and_keeps_what_they_said(dial
     eventually(lambda: all(leg["transcribing"] for leg in legs(api, "Captioned").values()), "both rows show CC")
     page_url = f"/conferences/{conference['id']}/"
     assert 'class="badge cc"' in api.get(page_url).text
+    assert "started the live captions" not in api.get(page_url).text  # each leg's is audited, not told
 
     assert sim.say(ada, "I would like a refund for last month").get("result") == "ok"
     line = '<span class="said">I would like a refund for last month</span>'
@@ -88,11 +89,13 @@ def test_a_refused_transcription_is_told_on_the_timeline(dial_in):
     eventually(lambda: caller in sim_members(sim, "Open room"), "the caller joins a room without captions")
     conference = eventually(lambda: dashboard_conference(api, "Open room"), "the dashboard shows it")
     assert not sim_call(sim, caller)["transcribing"]
-    sim.fault("/v2/calls/*/actions/transcription_start", status=422, code="90099", title="Transcription unavailable",
+    sim.fault(f"/v2/calls/{caller}/actions/transcription_start", status=422, code="90099",
+              title="Transcription unavailable",
               detail="Simulated refusal.")
     assert api.post(f"/api/conferences/{conference['id']}/captions", json={"on": True}).status_code == 200
     page_url = f"/conferences/{conference['id']}/"
-    eventually(lambda: "Transcription unavailable" in api.get(page_url).text, "the refusal shows on the timeline")
+    eventually(lambda: "system could not start the live captions of +15550731" in api.get(page_url).text
+               and "Transcription unavailable" in api.get(page_url).text, "the refusal shows on the timeline")
     assert not legs(api, "Open room")[caller]["transcribing"]
     assert api.post(f"/api/conferences/{conference['id']}/captions", json={"on": False}).status_code == 200
     sim.hangup(caller)

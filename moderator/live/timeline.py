@@ -70,6 +70,11 @@ ACTION_WORDING = {
     "admit": "admitted {targets} from the waiting room",
     "ban": "removed and banned {targets}",
     "unban": "lifted the ban on {number}",
+    "captions_on": "turned live captions on",
+    "captions_off": "turned live captions off",
+    "transcription_start": "started the live captions of {targets}",
+    "transcription_stop": "stopped the live captions of {targets}",
+    "delete_transcript": "deleted the transcript",
 }
 # A failed attempt reads in the infinitive: "could not mute …", not "could not muted …".
 INFINITIVES = {
@@ -95,6 +100,8 @@ INFINITIVES = {
     "leave_queue": "take {targets} out of the queue",
     "hangup": "hang up on {targets}",
     "answer": "answer {targets}",
+    "transcription_start": "start the live captions of {targets}",
+    "transcription_stop": "stop the live captions of {targets}",
 }
 ROLE_WORDING = {
     "whisper": "made {targets} a whisperer",
@@ -228,6 +235,9 @@ def announcements(notes: list[TimelineNote], callers: dict[str, str]) -> list[st
     return [f"{leg_name(n.call_control_id, callers)} {ANNOUNCED[n.event_type]}" for n in notes if n.event_type in ANNOUNCED]
 
 
+QUIET_WHEN_ACCEPTED = ("transcription_start", "transcription_stop")
+
+
 def history(conference: Conference) -> list[dict[str, Any]]:
     """The recent entries of a conference, newest first: its applied webhooks and its moderators' actions.
     (Events still waiting for the applier come with the update that applies them.)"""
@@ -238,6 +248,8 @@ def history(conference: Conference) -> list[dict[str, Any]]:
     )
     actions = list(
         ModeratorAction.objects.filter(conference_telnyx_id=conference.telnyx_id)
+        # Each leg's accepted transcription start or stop is audited, not told: the moderator's switch is.
+        .exclude(action__in=QUIET_WHEN_ACCEPTED, outcome=ModeratorAction.Outcome.OK)
         .select_related("user")
         .order_by("-created_at")[:LENGTH]
     )
