@@ -16,6 +16,14 @@ from tests.fixtures_dial_in import (
 from tests.fixtures_live_server import eventually
 
 
+def final_line(api, page_url: str, number: str, text: str) -> str:
+    """Wait for the caller's final line on the page (the last interim result has every word too, without a time);
+    return the page."""
+    line = f'</time> <span class="who">{number}</span> <span class="said">{text}</span>'
+    return eventually(lambda: (page := api.get(page_url).text) and line in page and page,
+                      f"the final line {text!r} is on the conference's page")
+
+
 def legs(api, room: str) -> dict[str, dict]:
     conference = dashboard_conference(api, room)
     return {p["call_control_id"]: p for p in conference["participants"]} if conference else {}
@@ -37,10 +45,10 @@ def test_a_captioned_room_transcribes_every_caller_and_keeps_what_they_said(dial
     assert "started the live captions" not in api.get(page_url).text  # each leg's is audited, not told
 
     assert sim.say(ada, "I would like a refund for last month").get("result") == "ok"
-    line = '<span class="said">I would like a refund for last month</span>'
-    eventually(lambda: line in api.get(page_url).text, "the final line is on the conference's page")
-    page = api.get(page_url).text
-    assert page.count(line) == 1 and 'class="caption live"' not in page  # the interim results are gone
+    final_line(api, page_url, "+15550711", "I would like a refund for last month")
+    page = eventually(lambda: (text := api.get(page_url).text) and 'class="caption live"' not in text and text,
+                      "the line being said is gone")
+    assert page.count("I would like a refund for last month") == 1
     assert '<span class="badge keyword" title="A keyword alert of this room">refund</span>' in page
     assert '<li class="alert-item"' in api.get("/").text  # announced on the board
 
@@ -57,7 +65,7 @@ def test_a_captioned_room_transcribes_every_caller_and_keeps_what_they_said(dial
     eventually(lambda: all(sim_call(sim, call)["transcribing"] for call in (ada, bob, late)), "on again: everyone")
 
     sim.say(bob, "Thanks, that is all from me")
-    eventually(lambda: "Thanks, that is all from me" in api.get(page_url).text, "the second line")
+    final_line(api, page_url, "+15550712", "Thanks, that is all from me")
     for call in (ada, bob, late):
         sim.hangup(call)
     eventually(lambda: dashboard_conference(api, "Captioned") is None, "the conference ends")

@@ -65,11 +65,12 @@ def plan_joined(ws: WorkingSet, events: list[TelnyxEvent]) -> int:
 
 def plan_started(conference: Conference, call_control_id: str) -> None:
     """A room's conference just started from a call, with its room's captions on: the caller who started it is
-    transcribed too (its joined webhook may have been applied before the conference's captions were set; if
-    not, `plan_joined` decided the same row)."""
+    transcribed too. Its joined webhook may have been applied before the conference's captions were set (then
+    `plan_joined` planned nothing, and this row finds the leg), or not yet (then this row finds no leg and is
+    skipped, and `plan_joined` plans its own when it is applied): a row of its own, not `plan_joined`'s."""
     if conference.captions_on and call_control_id:
         OutboxCommand.objects.bulk_create(
-            [_step(Kind.TRANSCRIBE, call_control_id, conference.telnyx_id, "join")], ignore_conflicts=True)
+            [_step(Kind.TRANSCRIBE, call_control_id, conference.telnyx_id, "start")], ignore_conflicts=True)
 
 
 def switch(user, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -103,7 +104,9 @@ def _leg(command: OutboxCommand) -> tuple[Participant | None, Conference | None]
 
 def _send(command: OutboxCommand, name: str, body: dict[str, Any], transcribing: bool) -> Outcome:
     leg, conference = _leg(command)
-    if leg is None or leg.status == Participant.Status.LEFT:
+    if leg is None:
+        return skipped("the caller's leg is not known yet: its joined webhook plans its own")
+    if leg.status == Participant.Status.LEFT:
         return skipped("the caller left the conference")
     if transcribing and not conference.captions_wanted(conference.room):
         return skipped("the conference's captions are off")
