@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
 
-from moderator.models import Caption, Conference, ModeratorAction, OutboxCommand, Room
+from moderator.models import Caption, Conference, ModeratorAction, OutboxCommand, Participant, Room
 from tests.telnyx_events import at, event, leg
 
 pytestmark = pytest.mark.django_db
@@ -123,7 +123,7 @@ def test_transcript_exports_and_search(ada_and_bob, deliver, reader, moderator_c
     assert len([c for c in cues if "-->" in c]) == 2
 
     results = moderator_client.get("/transcripts/", {"q": "REFUND policy"}).content.decode()
-    assert "1 line say" in results and "<mark>refund</mark>" in results and "<mark>policy</mark>" in results
+    assert "1 line says “REFUND policy”" in results and "<mark>refund</mark>" in results and "<mark>policy</mark>" in results
     assert 'href="/conferences/conf-cc/"' in results
     assert "Nothing said" in moderator_client.get("/transcripts/", {"q": "nobody said this"}).content.decode()
 
@@ -199,3 +199,18 @@ def test_the_admin_deletes_a_conferences_transcript_in_one_audited_action(ada_an
     other.force_login(staff)
     assert other.get("/admin/moderator/caption/").status_code == 403
     assert "delete_transcript" not in other.get("/admin/moderator/conference/").content.decode()
+
+
+def test_stopping_a_legs_transcription_ends_the_line_it_was_saying(ada_and_bob, deliver, reader, moderator_client):
+    from moderator.state import rules
+
+    Participant.objects.filter(call_control_id="v3:ada").update(transcribing=True)
+    deliver(said("ada", "so what I was", 20.0, final=False))
+    assert 'class="caption live"' in page(moderator_client)
+    conference = Conference.objects.get(telnyx_id="conf-cc")
+    changes = rules.apply_accepted(conference, rules.transcription_stopped, {"call_control_ids": ["v3:ada"]})
+    assert changes.caption_lines == {("conf-cc", "v3:ada")}
+    assert 'class="caption live"' not in page(moderator_client)  # no final will come for it
+    assert leg_of(moderator_client, "ada")["transcribing"] is False
+    deliver(said("ada", "so what I was saying", 20.5, final=False))  # one still on its way: older, kept away
+    assert 'class="caption live"' not in page(moderator_client)

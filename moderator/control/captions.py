@@ -117,9 +117,9 @@ def _send(command: OutboxCommand, name: str, body: dict[str, Any], transcribing:
                                 conference=conference)
     except TelnyxFailure as failure:
         return skipped("the caller hung up") if failure.code == CALL_ENDED else refused(failure, str(failure))
+    accepted = rules.legs_flag("transcribing", True) if transcribing else rules.transcription_stopped
     with transaction.atomic():  # Telnyx reports neither: its acceptance is what the row shows
-        changes = rules.apply_accepted(conference, rules.legs_flag("transcribing", transcribing),
-                                       {"call_control_ids": [leg.call_control_id]})
+        changes = rules.apply_accepted(conference, accepted, {"call_control_ids": [leg.call_control_id]})
         broadcast.publish_on_commit(changes)
     return SENT
 

@@ -43,6 +43,11 @@ def _not_earlier(when: datetime, version: datetime | None) -> bool:
     return version is None or when >= version
 
 
+def _latest(*values: datetime | None) -> datetime | None:
+    present = [v for v in values if v is not None]
+    return max(present) if present else None
+
+
 def _earliest(*values: datetime | None) -> datetime | None:
     present = [v for v in values if v is not None]
     return min(present) if present else None
@@ -646,6 +651,17 @@ def conference_flag(field_name: str, value: bool) -> Accepted:
             changes.conference(conference.telnyx_id)
 
     return accepted
+
+
+def transcription_stopped(conference: Conference, params: dict[str, Any], changes: Changes) -> None:
+    """transcription_stop accepted: the leg is no longer captioned, and a line it was saying ends there (no final
+    will come for it; an interim result still on its way is older, and stays away)."""
+    for leg in _legs_named(conference, params):
+        if leg.transcribing or leg.caption_line:
+            leg.transcribing, leg.caption_line, leg.caption_at = False, "", _latest(leg.caption_at, timezone.now())
+            leg.save(update_fields=["transcribing", "caption_line", "caption_at", "updated_at"])
+            changes.participant(conference.telnyx_id, leg.call_control_id)
+            changes.caption_lines.add((conference.telnyx_id, leg.call_control_id))
 
 
 def hands_lowered(conference: Conference, params: dict[str, Any], changes: Changes) -> None:

@@ -106,6 +106,7 @@ if (alerts) {
     alerts.prepend(item);
     [...alerts.children].slice(ALERTS_SHOWN).forEach((old) => old.remove());
     empty.hidden = true;
-    toast(`Keyword alert: ${item.textContent.replace(/\s+/g, " ").trim()}`, "info");
+    const said = [...item.querySelectorAll("a, .who, .badge, .said")].map((part) => part.textContent);
+    toast(`Keyword alert in ${said[0]}: ${said[1]} said ${said[2]}: ${said[3]}`, "info");
   });
 }
