@@ -151,6 +151,7 @@ def test_turning_captions_on_and_off_plans_each_legs_command_and_joiners_are_cap
         "v3:ada", "v3:bob"]
     assert 'data-captions="true"' in page(moderator_client) and "captions on" in page(moderator_client)
     assert "mod turned live captions on" in page(moderator_client)
+    assert '<span class="badge cc">captions on</span>' in moderator_client.get("/").content.decode()  # its card
     deliver(event("conference.participant.joined", {**leg("cy"), **CONF}, at(30)))
     deliver(event("conference.participant.joined", {**leg("cy"), **CONF}, at(30)))  # redelivered: one command
     assert OutboxCommand.objects.filter(kind="transcribe", call_control_id="v3:cy").count() == 1
