@@ -7,6 +7,7 @@ Times are taken with ``time.monotonic()`` in this process: a latency includes th
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import re
 import resource
@@ -28,6 +29,14 @@ def percentile(values: Sequence[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
+
+
+def settle_memory() -> None:
+    """Before a measurement: what this process holds so far (tens of thousands of signed requests, earlier
+    phases' clients) is collected or frozen, so that a full collection of it never pauses the generator
+    mid-measurement; such a pause would count as the server's latency (it delays every request due then)."""
+    gc.collect()
+    gc.freeze()
 
 
 def cpu_seconds() -> float:
@@ -78,6 +87,7 @@ class Saturation:
 async def saturate(url: str, requests: Sequence[Signed], duration: float, concurrency: int = POOL) -> Saturation:
     """Closed loop: `concurrency` senders post back to back for `duration` seconds (or until the
     requests run out); events/s is what the server answered 2xx."""
+    settle_memory()
     async with http_session(concurrency) as session:
         for signed in requests[:concurrency]:  # warm the pool: connections open, code paths loaded
             await post(session, url, signed)
@@ -106,6 +116,7 @@ async def paced(url: str, requests: Sequence[Signed], rate: float) -> tuple[list
     start (request i was due at start + i/rate)."""
     latencies: list[float] = []
     errors = 0
+    settle_memory()
     async with http_session() as session:
         start = time.monotonic() + 0.05
 
