@@ -250,7 +250,7 @@ class WorkingSet:
     def keywords(self, conference: Conference) -> list[str]:
         """The keyword alerts of the conference's room (a query per room per batch, only for final captions)."""
         if conference.room_id not in self._keywords:
-            room = Room.objects.filter(pk=conference.room_id).only("caption_keywords").first()
+            room = Room.objects.filter(pk=conference.room_id).only("caption_keywords").first() if conference.room_id else None
             self._keywords[conference.room_id] = room.keywords if room else []
         return self._keywords[conference.room_id]
 
