@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
 from moderator import transcripts
+from moderator.api.errors import possible_id
 from moderator.control.registry import page_actions
 from moderator.database import bounded_waits
 from moderator.ingest.applier import WORKER
@@ -81,7 +82,7 @@ def board(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def conference_page(request: HttpRequest, telnyx_id: str) -> HttpResponse:
-    conference = Conference.objects.filter(telnyx_id=telnyx_id).select_related("room").first()
+    conference = Conference.objects.filter(telnyx_id=telnyx_id).select_related("room").first() if possible_id(telnyx_id) else None
     if conference is None:
         raise Http404("No such conference")
     readable = can_read_captions(request.user)
@@ -105,7 +106,7 @@ def conference_page(request: HttpRequest, telnyx_id: str) -> HttpResponse:
 def _readable_conference(request: HttpRequest, telnyx_id: str) -> Conference:
     if not can_read_captions(request.user):
         raise PermissionDenied("Reading transcripts needs the permission to read captions.")
-    conference = Conference.objects.filter(telnyx_id=telnyx_id).first()
+    conference = Conference.objects.filter(telnyx_id=telnyx_id).first() if possible_id(telnyx_id) else None
     if conference is None:
         raise Http404("No such conference")
     return conference
@@ -133,7 +134,7 @@ def transcript_webvtt(request: HttpRequest, telnyx_id: str) -> HttpResponse:
 def transcript_search(request: HttpRequest) -> HttpResponse:
     if not can_read_captions(request.user):
         raise PermissionDenied("Searching transcripts needs the permission to read captions.")
-    query = request.GET.get("q", "").strip()[:200]
+    query = request.GET.get("q", "").replace("\x00", "").strip()[:200]  # PostgreSQL refuses a NUL
     return render(request, "moderator/transcripts.html", {
         "query": query, "hits": transcripts.search(query) if query else [], "limit": transcripts.SEARCH_RESULTS,
         "can_moderate": can_moderate(request.user)})

@@ -215,3 +215,11 @@ def test_stopping_a_legs_transcription_ends_the_line_it_was_saying(ada_and_bob, 
     assert leg_of(moderator_client, "ada")["transcribing"] is False
     deliver(said("ada", "so what I was saying", 20.5, final=False))  # one still on its way: older, kept away
     assert 'class="caption live"' not in page(moderator_client)
+
+
+def test_bad_ids_and_queries_are_clear_answers(ada_and_bob, reader, moderator_client):
+    for path in ("/conferences/a%00b/transcript.txt", "/conferences/a%00b/transcript.vtt", "/conferences/a%00b/",
+                 "/conferences/nope/transcript.txt"):
+        assert moderator_client.get(path).status_code == 404, path
+    response = moderator_client.get("/transcripts/", {"q": "\x00refund\x00"})
+    assert response.status_code == 200 and "Nothing said “refund”" in response.content.decode()

@@ -109,7 +109,7 @@ def _apply(rows: list[tuple[int, str]]) -> Applied:
     batch = [event for _, event in events]
     ws = WorkingSet.load(
         batch, ends_conference=rules.ENDS_CONFERENCE, ends_call=rules.ENDS_CALL, moves_talk_time=rules.MOVES_TALK_TIME,
-        reaches_call_legs=rules.REACHES_CALL_LEGS,
+        reaches_call_legs=rules.REACHES_CALL_LEGS, places_captions=rules.PLACES_CAPTIONS,
     )
     for event_id, event in events:
         try:

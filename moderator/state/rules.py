@@ -541,6 +541,8 @@ ENDS_CONFERENCE = {"conference.ended"}
 ENDS_CALL = {"call.hangup"}
 REACHES_CALL_LEGS = {"call.dtmf.received", "call.transcription"}  # the call's legs in every conference are read too
 MOVES_TALK_TIME = {"conference.ended", "conference.floor.changed", "conference.participant.left"}
+# Events that make a call's leg known: a final line said before that waits on the call and is placed then.
+PLACES_CAPTIONS = {name for name in RULES if name.startswith(("conference.participant.", "conference.floor."))}
 
 # Events that must name a conference / a call leg / a queue to be applied at all.
 _NEEDS_CONFERENCE = {name for name in RULES if name.startswith("conference.")}

@@ -99,11 +99,13 @@ class WorkingSet:
         ends_call: set[str],
         moves_talk_time: set[str],
         reaches_call_legs: set[str] = frozenset(),
+        places_captions: set[str] = frozenset(),
     ) -> WorkingSet:
         """Everything `events` can touch, in a constant number of queries. The event-type sets say which
         events end a conference (all its legs are read), end a call (its legs everywhere are read, and their
         conferences' talk time moves), change talk time (the conference's floor history is read), and reach
-        the call's legs without naming a conference (a pressed key: its legs everywhere are read)."""
+        the call's legs without naming a conference (a pressed key: its legs everywhere are read), and make a
+        call's leg known (its final caption lines still waiting for it are read)."""
         ws = cls()
         events = list(events)
         conference_ids = {e.conference_id for e in events if e.conference_id}
@@ -182,10 +184,12 @@ class WorkingSet:
                 ws._keep(entry)
                 ws.waiting_entries[(entry.call_control_id, entry.queue_name)] = entry
                 ws.waiting_by_call[entry.call_control_id].append(entry)
-            captions_ = table(Caption)
-            ws.waiting_captions = captions_.select(
-                f"{captions_.column('conference')} IS NULL AND {captions_.column('call_control_id')} IN ({placeholders(ids)})",
-                ids)
+            placing = sorted({e.call_control_id for e in events if e.event_type in places_captions and e.call_control_id})
+            if placing:
+                captions_ = table(Caption)
+                ws.waiting_captions = captions_.select(
+                    f"{captions_.column('conference')} IS NULL AND {captions_.column('call_control_id')} "
+                    f"IN ({placeholders(placing)})", placing)
         return ws
 
     def _keep(self, row: Model) -> None:
