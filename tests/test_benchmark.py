@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = (
     "ingest_per_s", "limit_per_s", "naive_per_s", "ingest_vs_limit", "ingest_vs_naive", "ack_p99_ms",
-    "ack_per_s", "applied_per_s", "apply_lag_p99_ms",
+    "ack_per_s", "applied_per_s", "apply_lag_p99_ms", "applied_board_open_per_s",
     "ws_p99_ms", "fanout_per_s", "fanout_p99_ms", "render_ms", "render_queries", "rss_mb",
     "captions_applied_per_s", "captions_p99_ms",
 )
@@ -45,7 +45,7 @@ def test_quick_benchmark_produces_every_figure(tmp_path):
     assert figures["ingest_vs_naive"] == pytest.approx(figures["applied_per_s"] / figures["naive_per_s"])
     assert figures["render_queries"] == figures["render_queries_small"]  # a count, not a time
     assert figures["captions_missing"] == 0  # every socket got every caption line
-    for label in ("applied ÷ limit", "applied ÷ naive", "ack latency", "acknowledged → applied", "webhook → browser",
+    for label in ("applied ÷ limit", "applied ÷ naive", "the board open", "ack latency", "acknowledged → applied", "webhook → browser",
                   "deliveries/s",
                   "render", "resident memory", "webhook → caption", "SQLite", "in-memory channel layer"):
         assert label in printed, label

@@ -321,3 +321,42 @@ async def test_captions_reach_only_the_sockets_of_users_who_may_read_them(user):
         assert (await sockets["viewer"].receive_json_from())["type"] != "captions"
     for communicator in sockets.values():
         await communicator.disconnect()
+
+
+async def test_nothing_is_rendered_for_pages_nobody_has_open_and_a_page_opened_later_starts_from_the_change(
+    user, monkeypatch
+):
+    """The applier renders a conference's rows and summary only while someone has its page open, and the
+    board's cards only while someone has the board open; a page opened later reads the change in its snapshot,
+    and the next update follows it without a gap."""
+    from moderator.live import broadcast, fragments
+
+    rendered: list[str] = []
+    real_render = fragments.render
+    monkeypatch.setattr(fragments, "render", lambda name, context: rendered.append(name) or real_render(name, context))
+    sent: list[str] = []
+    real_send = broadcast.send
+    monkeypatch.setattr(broadcast, "send", lambda messages: sent.extend(g for g, _ in messages) or real_send(messages))
+
+    await webhook(event("conference.created", {**leg("host"), **CONF}, at(1), occurred_in_payload=True))
+    await webhook(event("conference.participant.joined", {**leg("bob"), **CONF}, at(2)))
+    assert rendered == [] and sent == []
+
+    board = await connect("/ws/board/", user)
+    assert (await board.connect())[0]
+    await snapshot_of(board)
+    rendered.clear()
+    await webhook(event("conference.participant.joined", {**leg("ann"), **CONF}, at(3)))
+    assert sent == ["board"]  # the card; no rows or summary for a page nobody has open
+    assert set(rendered) == {"card.html"}
+    assert (await next_of_type(board, "conference"))["version"] == 3
+
+    page = await connect("/ws/conferences/conf-ws/", user)
+    assert (await page.connect())[0]
+    snapshot = await snapshot_of(page)
+    assert snapshot["version"] == 3 and 'data-call-control-id="v3:ann"' in snapshot["rows"]
+    await webhook(event("conference.participant.left", {**leg("ann"), **CONF}, at(4)))
+    update = await next_of_type(page, "update")
+    assert update["since"] == update["version"] == 4 and ">left<" in update["rows"]["v3:ann"]
+    await page.disconnect()
+    await board.disconnect()

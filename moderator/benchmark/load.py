@@ -229,6 +229,35 @@ def split_rows(html: str) -> dict[str, str]:
     return {ROW.match(html, a).group(1): html[a:b].strip() for a, b in zip(starts, starts[1:], strict=False)}
 
 
+class BoardWatcher:
+    """The board open in one tab for the length of a phase: the product then renders every changed conference's
+    card and sends it. Counts the cards it was sent."""
+
+    def __init__(self, base_url: str, session_key: str):
+        self.base_url, self.session_key = base_url, session_key
+        self.cards = 0
+
+    async def __aenter__(self) -> BoardWatcher:
+        self.http = aiohttp.ClientSession()
+        self.ws = await self.http.ws_connect(
+            self.base_url.replace("http://", "ws://") + "/ws/board/",
+            headers={"Origin": self.base_url, "Cookie": f"sessionid={self.session_key}"}, max_msg_size=0,
+        )
+        self.reader = asyncio.create_task(self._read())
+        return self
+
+    async def _read(self) -> None:
+        async for msg in self.ws:
+            if msg.type == aiohttp.WSMsgType.TEXT and msg.data.startswith('{"type":"conference"'):
+                self.cards += 1
+
+    async def __aexit__(self, *exc) -> None:
+        await self.ws.close()
+        self.reader.cancel()
+        await asyncio.gather(self.reader, return_exceptions=True)
+        await self.http.close()
+
+
 class Crowd:
     """Many websocket clients on live views, connected through one session without a pool limit."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -52,18 +53,33 @@ def message(payload: dict[str, Any], for_observers: dict[str, Any] | None = None
     return out
 
 
+def listened(layer=None) -> Callable[[str], bool]:
+    """Whether a group has anyone to send to. The in-process layer knows (a page joins its group before it takes
+    its snapshot, so a page that joins after this is asked reads what was committed before); any other layer is
+    taken to be listened to."""
+    has_members = getattr(layer if layer is not None else get_channel_layer(), "has_members", None)
+    return has_members if has_members is not None else (lambda group: True)
+
+
 def build_messages(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
     """The messages for committed `changes` (their versions taken already): one per changed conference for
-    its live view and one for the board, and the board's waiting room if it changed."""
+    its live view and one for the board, and the board's waiting room if it changed. Nothing is rendered for a
+    group nobody is in: a page that opens later takes a snapshot."""
+    heard = listened()
+    board = heard(BOARD_GROUP)
     versions = changes.versions
+    watched = {telnyx_id for telnyx_id in versions if heard(conference_group(telnyx_id))}
+    if not board and not watched:
+        return []
     # Plain-SQL reads (`moderator.state.tables`): this runs after every applied cycle.
     conferences_ = table(Conference)
-    ids = sorted(versions)
-    conferences = {c.telnyx_id: c for c in conferences_.select(f"{conferences_.column('telnyx_id')} IN ({placeholders(ids)})", ids)}
+    ids = sorted(versions if board else watched)
+    conferences = {c.telnyx_id: c for c in conferences_.select(f"{conferences_.column('telnyx_id')} IN ({placeholders(ids)})", ids)} if ids else {}
     by_pk = {c.pk: c for c in conferences.values()}
     wanted: dict[str, set[str]] = defaultdict(set)
     for conference_id, call_control_id in changes.participants:
-        wanted[conference_id].add(call_control_id)
+        if conference_id in watched:
+            wanted[conference_id].add(call_control_id)
     legs = []
     if wanted:
         legs_ = table(Participant)
@@ -76,16 +92,28 @@ def build_messages(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
             leg.conference = by_pk[leg.conference_id]
             if leg.call_control_id in wanted[leg.conference.telnyx_id]:
                 legs.append(leg)
-    timeline_legs = {note.call_control_id for note in changes.timeline if note.call_control_id}
+    timeline_legs = {note.call_control_id for note in changes.timeline if note.call_control_id and note.conference_id in watched}
     calls = calls_by_control_id({p.call_control_id for p in legs} | timeline_legs)
     callers = {ccid: call.label for ccid, call in calls.items() if call.label}
 
     # Everything the summaries and cards need, for all of the batch's conferences at once.
     active = fragments.active_counts(list(conferences.values()))
     floors = fragments.floor_callers(list(conferences.values()))
-    recordings = fragments.saved_recordings([c for c in conferences.values() if c.is_live])
+    recordings = fragments.saved_recordings([c for t, c in conferences.items() if c.is_live and t in watched])
     out: list[tuple[str, dict[str, Any]]] = []
     for telnyx_id, conference in conferences.items():
+        version = versions[telnyx_id]
+        if board:
+            out.append((BOARD_GROUP, message({
+                "type": "conference",
+                "conference_id": telnyx_id,
+                "since": changes.since.get(telnyx_id, version),
+                "version": version,
+                "live": conference.is_live,
+                "card": fragments.board_card(conference, active[conference.pk], floors),
+            })))
+        if telnyx_id not in watched:
+            continue
         changed = [p for p in legs if p.conference_id == conference.pk]
 
         # Past a snapshot's part, the pages take a snapshot instead (in parts) of one message of every row.
@@ -97,7 +125,6 @@ def build_messages(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
             return {p.call_control_id: fragments.participant_row(p, conference, calls, can_moderate) for p in changed}
 
         notes = [n for n in changes.timeline if n.conference_id == telnyx_id]
-        version = versions[telnyx_id]
         # The hands panel, when a hand went up or down, or a leg with its hand up changed (its name, say).
         hands_changed = telnyx_id in changes.hands or any(p.hand_raised_at for p in changed)
         raised = [timeline.leg_name(ccid, callers) + " " + timeline.RAISED_HAND
@@ -123,20 +150,13 @@ def build_messages(changes: Changes) -> list[tuple[str, dict[str, Any]]]:
         if telnyx_id in changes.bans:
             observed["bans"] = fragments.bans(conference, False)
         out.append((conference_group(telnyx_id), message(update, observed if observed != update else None)))
-        out.append((BOARD_GROUP, message({
-            "type": "conference",
-            "conference_id": telnyx_id,
-            "since": changes.since.get(telnyx_id, version),
-            "version": version,
-            "live": conference.is_live,
-            "card": fragments.board_card(conference, active[conference.pk], floors),
-        })))
     if changes.captions or changes.caption_lines:
         said, alerts = captions.updates(conferences, changes.captions, changes.caption_lines)
         out.extend((conference_group(telnyx_id), message(update, audience=captions.AUDIENCE))
-                   for telnyx_id, update in said.items())
-        out.extend((BOARD_GROUP, message(alert, audience=captions.AUDIENCE)) for alert in alerts)
-    if changes.queues:
+                   for telnyx_id, update in said.items() if telnyx_id in watched)
+        if board:
+            out.extend((BOARD_GROUP, message(alert, audience=captions.AUDIENCE)) for alert in alerts)
+    if changes.queues and board:
         context = fragments.queues_context()
         panel = {"type": "queues", "html": fragments.render("queues.html", {**context, "can_moderate": True})}
         observed = {**panel, "html": fragments.render("queues.html", {**context, "can_moderate": False})}

@@ -48,6 +48,11 @@ class InMemoryChannelLayer(BaseInMemoryChannelLayer):
         self._cleaned_at = now
         super()._clean_expired()
 
+    def has_members(self, group: str) -> bool:
+        """Whether a consumer of this process is in `group`: the broadcasts render nothing for an empty one.
+        Safe from another thread (one dict read)."""
+        return bool(self.groups.get(group))
+
     async def group_add_direct(self, group: str, channel: str, deliver: Deliver) -> None:
         await self.group_add(group, channel)
         self.direct[channel] = deliver
