@@ -17,6 +17,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 
 from django.db import DatabaseError, DataError, close_old_connections, connection, transaction
 from django.utils import timezone
@@ -25,6 +26,7 @@ from moderator import crashpoints
 from moderator.database import bound_this_threads_waits, write_turns
 from moderator.models import WebhookEvent
 from moderator.state.rules import is_known
+from moderator.state.tables import table
 from moderator.telnyx.event import TelnyxEvent, is_text
 
 logger = logging.getLogger(__name__)
@@ -49,48 +51,45 @@ def _column(value: str, length: int) -> str:
     return value[:length] if is_text(value) else ""
 
 
-def _row(event: TelnyxEvent, now) -> WebhookEvent:
-    return WebhookEvent(
-        event_id=event.id,
-        event_type=event.event_type,
-        occurred_at=event.occurred_at,
-        received_at=now,
-        conference_telnyx_id=_column(event.conference_id, 128),
-        call_control_id=_column(event.call_control_id, 255),
-        attempt=event.attempt,
-        raw=event.raw,
-        status=WebhookEvent.Status.PENDING if is_known(event.event_type) else WebhookEvent.Status.IGNORED,
-    )
+def _row(event: TelnyxEvent, now) -> tuple:
+    """The event's values, in `_COLUMNS` order, as its model's fields would hand them to the driver."""
+    status = WebhookEvent.Status.PENDING if is_known(event.event_type) else WebhookEvent.Status.IGNORED
+    values = (event.id, event.event_type, event.occurred_at, now, _column(event.conference_id, 128),
+              _column(event.call_control_id, 255), event.attempt, event.raw, status, "", "")
+    return tuple(write(value) for write, value in zip(_writers(), values, strict=True))
 
 
-def _insert(rows: list[WebhookEvent]) -> set[str]:
+@cache
+def _writers() -> list:
+    webhook_events = table(WebhookEvent)
+    return [webhook_events.writer(name) for name in _COLUMNS]
+
+
+def _insert(rows: list[tuple]) -> set[str]:
     """One INSERT for the batch; the event ids it stored (not those stored before, or twice in the batch).
 
     ``ON CONFLICT DO NOTHING RETURNING`` (SQLite ≥ 3.35, PostgreSQL) returns exactly the rows this statement
     inserted: an id already stored, by an earlier delivery, by another worker (PostgreSQL waits for its
     transaction) or earlier in the same batch, is a duplicate and is not returned.
     """
-    fields = [WebhookEvent._meta.get_field(name) for name in _COLUMNS]
-    params: list = []
-    for row in rows:
-        params.extend(field.get_db_prep_save(getattr(row, field.attname), connection) for field in fields)
-    quote = connection.ops.quote_name
-    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    webhook_events = table(WebhookEvent)
+    one = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
     sql = (
-        f"INSERT INTO {quote(WebhookEvent._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-        f"VALUES {', '.join([one] * len(rows))} ON CONFLICT ({quote('event_id')}) DO NOTHING "
-        f"RETURNING {quote('event_id')}"
+        f"INSERT INTO {webhook_events.quoted} ({', '.join(webhook_events.column(name) for name in _COLUMNS)}) "
+        f"VALUES {', '.join([one] * len(rows))} ON CONFLICT ({webhook_events.column('event_id')}) DO NOTHING "
+        f"RETURNING {webhook_events.column('event_id')}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [value for row in rows for value in row])
         return {event_id for (event_id,) in cursor.fetchall()}
 
 
-def _outcomes(rows: list[WebhookEvent], created: set[str]) -> list[str]:
+def _outcomes(rows: list[tuple], created: set[str]) -> list[str]:
     outcomes = []
     for row in rows:
-        if row.event_id in created:
-            created.discard(row.event_id)  # the same id twice in a batch is stored once
+        event_id = row[0]
+        if event_id in created:
+            created.discard(event_id)  # the same id twice in a batch is stored once
             outcomes.append(STORED)
         else:
             outcomes.append(DUPLICATE)
@@ -110,7 +109,7 @@ def store_events(events: list[TelnyxEvent]) -> list[str]:
         raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
 
-def _store(rows: list[WebhookEvent]) -> list[str]:
+def _store(rows: list[tuple]) -> list[str]:
     try:
         with transaction.atomic():
             return _outcomes(rows, _insert(rows))
@@ -122,7 +121,7 @@ def _store(rows: list[WebhookEvent]) -> list[str]:
             with transaction.atomic():
                 outcomes.extend(_outcomes([row], _insert([row])))
         except DataError as exc:
-            logger.warning("webhook %r cannot be stored: %s", row.event_id, exc)
+            logger.warning("webhook %r cannot be stored: %s", row[0], exc)
             outcomes.append(REFUSED)
     return outcomes
 

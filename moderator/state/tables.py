@@ -3,8 +3,9 @@
 Loading a batch's rows through the ORM spent most of its time building SQL and model instances (measured:
 the query compiler and `Model.__init__` were 60 % of applying a batch, the rules 3 %). Here each table's
 SELECT and upsert are plain statements over the model's own columns; values still pass through each
-field's own conversions (`get_db_prep_save`, the backend's converters), except a datetime on SQLite, read
-and written in the one format Django itself stores there (UTC, ISO 8601, no offset).
+field's own conversions (`get_db_prep_save`, the backend's converters), except where those change no value
+the rules can hold (text, numbers, booleans, keys: passed as they are) and a datetime on SQLite, read and
+written in the one format Django itself stores there (UTC, ISO 8601, no offset).
 """
 
 from __future__ import annotations
@@ -15,7 +16,16 @@ from functools import cached_property
 from typing import Any
 
 from django.db import connection
-from django.db.models import DateTimeField, Model
+from django.db.models import (
+    BooleanField,
+    CharField,
+    DateTimeField,
+    FloatField,
+    ForeignKey,
+    IntegerField,
+    Model,
+    TextField,
+)
 from django.db.models.base import ModelState
 from django.utils import timezone
 
@@ -29,6 +39,15 @@ def _sqlite_datetime_in(value) -> datetime | None:
 
 def _sqlite_datetime_out(value: datetime | None) -> str | None:
     return None if value is None else str(value.astimezone(UTC).replace(tzinfo=None))
+
+
+# Fields whose `get_db_prep_save` hands a value of their type to the driver unchanged (on SQLite and
+# PostgreSQL): their values are passed as they are, without the per-value calls (a fifth of a bulk write).
+_AS_IS = (CharField, TextField, IntegerField, BooleanField, FloatField, ForeignKey)
+
+
+def _as_is(value):
+    return value
 
 
 class Table:
@@ -69,12 +88,16 @@ class Table:
 
     @cached_property
     def _writers(self) -> list[Callable[[Any], Any]]:
-        def writer(field) -> Callable[[Any], Any]:
-            if connection.vendor == "sqlite" and isinstance(field, DateTimeField):
-                return _sqlite_datetime_out
-            return lambda value: field.get_db_prep_save(value, connection)
+        return [self.writer(f.attname) for f in self.fields]
 
-        return [writer(f) for f in self.fields]
+    def writer(self, name: str) -> Callable[[Any], Any]:
+        """How a value of the column is handed to the driver, as the ORM would do it."""
+        field = self.model._meta.get_field(name)
+        if isinstance(field, DateTimeField):
+            return _sqlite_datetime_out if connection.vendor == "sqlite" else _as_is
+        if isinstance(field, _AS_IS):
+            return _as_is
+        return lambda value: field.get_db_prep_save(value, connection)
 
     def select(self, where: str, params: Sequence[Any] = (), *, suffix: str = "") -> list[Model]:
         """Model instances for `SELECT <every column> FROM <table> WHERE <where> <suffix>`."""
