@@ -4,15 +4,17 @@ Loading a batch's rows through the ORM spent most of its time building SQL and m
 the query compiler and `Model.__init__` were 60 % of applying a batch, the rules 3 %). Here each table's
 SELECT and upsert are plain statements over the model's own columns; values still pass through each
 field's own conversions (`get_db_prep_save`, the backend's converters), except where those change no value
-the rules can hold (text, numbers, booleans, keys: passed as they are) and a datetime on SQLite, read and
-written in the one format Django itself stores there (UTC, ISO 8601, no offset).
+the rules can hold (text, numbers, booleans, keys: passed as they are), and on SQLite a datetime, read and
+written in the one format Django itself stores there (UTC, ISO 8601, no offset), and JSON text.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
+from operator import attrgetter
 from typing import Any
 
 from django.db import connection
@@ -23,6 +25,7 @@ from django.db.models import (
     FloatField,
     ForeignKey,
     IntegerField,
+    JSONField,
     Model,
     TextField,
 )
@@ -38,7 +41,25 @@ def _sqlite_datetime_in(value) -> datetime | None:
 
 
 def _sqlite_datetime_out(value: datetime | None) -> str | None:
-    return None if value is None else str(value.astimezone(UTC).replace(tzinfo=None))
+    if value is None:
+        return None
+    if value.tzinfo is UTC:  # nearly always (timezone.now(), the readers, parsed webhook times): no conversion
+        return str(value)[:-6]  # without "+00:00"
+    return str(value.astimezone(UTC).replace(tzinfo=None))
+
+
+def _sqlite_json_in(value: str | None):
+    """As JSONField.from_db_value with the default decoder; an empty list or object without the parser."""
+    if value is None:
+        return None
+    return [] if value == "[]" else {} if value == "{}" else json.loads(value)
+
+
+def _sqlite_json_out(value) -> str | None:
+    """As JSONField.get_db_prep_save with the default encoder (SQLite stores the text)."""
+    if value is None:
+        return None
+    return "[]" if value == [] and isinstance(value, list) else json.dumps(value)
 
 
 # Fields whose `get_db_prep_save` hands a value of their type to the driver unchanged (on SQLite and
@@ -48,6 +69,10 @@ _AS_IS = (CharField, TextField, IntegerField, BooleanField, FloatField, ForeignK
 
 def _as_is(value):
     return value
+
+
+def _plain_json(field) -> bool:
+    return isinstance(field, JSONField) and field.encoder is None and field.decoder is None
 
 
 class Table:
@@ -72,6 +97,8 @@ class Table:
         def reader(field) -> Callable[[Any], Any] | None:
             if connection.vendor == "sqlite" and isinstance(field, DateTimeField):
                 return _sqlite_datetime_in
+            if connection.vendor == "sqlite" and _plain_json(field):
+                return _sqlite_json_in
             expression = field.get_col(self.model._meta.db_table)
             converters = connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
             if not converters:
@@ -95,6 +122,8 @@ class Table:
         field = self.model._meta.get_field(name)
         if isinstance(field, DateTimeField):
             return _sqlite_datetime_out if connection.vendor == "sqlite" else _as_is
+        if connection.vendor == "sqlite" and _plain_json(field):
+            return _sqlite_json_out
         if isinstance(field, _AS_IS):
             return _as_is
         return lambda value: field.get_db_prep_save(value, connection)
@@ -146,10 +175,17 @@ class Table:
         head = f"INSERT INTO {self.quoted} ({', '.join(quote(f.column) for f, _ in fields)}) VALUES "
         conflict = ", ".join(quote(self.model._meta.get_field(name).column) for name in unique)
         per_statement = max(1, 30000 // len(fields))  # within SQLite's 32,766 variables
+        values_of = attrgetter(*(f.attname for f, _ in fields))
+        converted = [(i, write) for i, (_, write) in enumerate(fields) if write is not _as_is]
         with connection.cursor() as cursor:
             for start in range(0, len(rows), per_statement):
                 chunk = rows[start : start + per_statement]
-                params = [write(getattr(row, f.attname)) for row in chunk for f, write in fields]
+                params: list[Any] = []
+                for row in chunk:
+                    values = list(values_of(row))
+                    for i, write in converted:
+                        values[i] = write(values[i])
+                    params.extend(values)
                 cursor.execute(f"{head}{', '.join([one] * len(chunk))} ON CONFLICT ({conflict}) {action}", params)
 
 

@@ -49,8 +49,6 @@ _WRITTEN: dict[type[Model], list[str]] = {
     FloorChange: _fields(FloorChange, _SKIPPED),
     Caption: _fields(Caption, _SKIPPED),
 }
-_HAND = _WRITTEN[Participant].index("hand_raised_at")  # in a leg's loaded values
-_LINE = _WRITTEN[Participant].index("caption_line")
 _UNIQUE: dict[type[Model], list[str]] = {
     Conference: ["telnyx_id"],
     Participant: ["conference", "call_control_id"],
@@ -85,7 +83,7 @@ class WorkingSet:
         self.queues = False
         self.unnamed: set[str] = set()  # conferences first seen without a name: their name is looked up
         self.timeline: list[TimelineNote] = []
-        self._loaded: dict[int, tuple[Any, ...]] = {}  # id(row) → its values when loaded
+        self._loaded: dict[int, dict[str, Any]] = {}  # id(row) → its attributes when loaded
         self._created: list[Model] = []
 
     # --- loading --------------------------------------------------------------------------------------
@@ -193,7 +191,9 @@ class WorkingSet:
         return ws
 
     def _keep(self, row: Model) -> None:
-        self._loaded[id(row)] = _values(row)
+        # A shallow copy of the instance's attributes (its column values, and its `_state`): the rules replace
+        # values, they never change one in place, so comparing the copies tells what changed.
+        self._loaded[id(row)] = row.__dict__.copy()
 
     # --- rows, for the rules --------------------------------------------------------------------------
 
@@ -262,7 +262,7 @@ class WorkingSet:
 
     def _changed(self, rows: Iterable[Model]) -> list[Model]:
         created = {id(row) for row in self._created}
-        return [row for row in rows if id(row) in created or self._loaded.get(id(row)) != _values(row)]
+        return [row for row in rows if id(row) in created or self._loaded.get(id(row)) != row.__dict__]
 
     def save(self) -> Changes:
         """Write every changed or new row (one upsert per table), give every touched conference its next
@@ -272,10 +272,10 @@ class WorkingSet:
         legs = self._changed(self.legs.values())
         for leg in legs:
             changes.participant(leg.conference.telnyx_id, leg.call_control_id)
-            loaded = self._loaded.get(id(leg))
-            if leg.hand_raised_at != (loaded[_HAND] if loaded else None):
+            loaded = self._loaded.get(id(leg), {})
+            if leg.hand_raised_at != loaded.get("hand_raised_at"):
                 changes.hand(leg.conference.telnyx_id, leg.call_control_id, raised=leg.hand_raised_at is not None)
-            if leg.caption_line != (loaded[_LINE] if loaded else ""):
+            if leg.caption_line != loaded.get("caption_line", ""):
                 changes.caption_lines.add((leg.conference.telnyx_id, leg.call_control_id))
         placed = [c for c in self.waiting_captions if c.conference_id is not None]
         for caption in [*placed, *self.captions.values()]:
@@ -308,10 +308,6 @@ class WorkingSet:
         if placed:
             _upsert(Caption, placed)
         return changes
-
-
-def _values(row: Model) -> tuple[Any, ...]:
-    return tuple(getattr(row, name) for name in _WRITTEN[type(row)])
 
 
 def _upsert(model: type[Model], rows: list[Model], *, update: bool = True) -> None:
