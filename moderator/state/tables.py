@@ -59,7 +59,7 @@ def _sqlite_json_out(value) -> str | None:
     """As JSONField.get_db_prep_save with the default encoder (SQLite stores the text)."""
     if value is None:
         return None
-    return "[]" if value == [] and isinstance(value, list) else json.dumps(value)
+    return "[]" if value == [] else json.dumps(value)
 
 
 # Fields whose `get_db_prep_save` hands a value of their type to the driver unchanged (on SQLite and
