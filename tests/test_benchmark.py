@@ -19,6 +19,7 @@ KEYS = (
     "ack_per_s", "applied_per_s", "apply_lag_p99_ms", "applied_board_open_per_s",
     "ws_p99_ms", "fanout_per_s", "fanout_p99_ms", "render_ms", "render_queries", "rss_mb",
     "captions_applied_per_s", "captions_p99_ms",
+    "town_hall_ack_p99_ms", "town_hall_ack_max_ms", "town_hall_page_ms", "town_hall_applied_per_s",
 )
 
 
@@ -45,9 +46,13 @@ def test_quick_benchmark_produces_every_figure(tmp_path):
     assert figures["ingest_vs_naive"] == pytest.approx(figures["applied_per_s"] / figures["naive_per_s"])
     assert figures["render_queries"] == figures["render_queries_small"]  # a count, not a time
     assert figures["captions_missing"] == 0  # every socket got every caption line
-    for label in ("applied ÷ limit", "applied ÷ naive", "the board open", "ack latency", "acknowledged → applied", "webhook → browser",
-                  "deliveries/s",
-                  "render", "resident memory", "webhook → caption", "SQLite", "in-memory channel layer"):
+    # The town hall: every webhook stored, the moderator's page as a fresh load, each tenth caller's hand up.
+    assert figures["town_hall_lost"] == figures["town_hall_refused"] == 0
+    assert figures["town_hall_page_matches"] is True
+    assert figures["town_hall_hands"] == figures["town_hall_callers"] // 10
+    for label in ("applied ÷ limit", "applied ÷ naive", "the board open", "ack latency", "acknowledged → applied",
+                  "webhook → browser", "deliveries/s", "render", "resident memory", "webhook → caption", "town hall",
+                  "the moderator's page", "SQLite", "in-memory channel layer"):
         assert label in printed, label
 
 

@@ -40,12 +40,15 @@ class Profile:
     caption_legs: int = 100  # live captions: each leg says one interim result a second, to every socket
     caption_sockets: int = 100
     caption_seconds: float = 10.0
+    town_hall_callers: int = 1000  # the bar: they all dial in within town_hall_seconds, a moderator watching
+    town_hall_seconds: float = 3.0
     compare_servers: bool = True  # the product under each supported ASGI server, too
 
 
 FULL = Profile()
 QUICK = Profile(rounds=1, ingest_seconds=2.0, ack_seconds=1.0, ws_clients=100, ws_events=15,
                 fanout_clients=200, fanout_rates=(50,), fanout_seconds=1.0, render_runs=3, caption_seconds=3.0,
+                town_hall_callers=200, town_hall_seconds=2.0,
                 compare_servers=False)
 
 
@@ -68,6 +71,11 @@ GOALS = {
     "render_queries": Goal("constant", lambda r: r["render_queries"] == r["render_queries_small"]),
     "rss_mb": Goal("< 300", lambda r: r["rss_mb"] < 300),
     "captions_p99_ms": Goal("< 100, 0 missing", lambda r: r["captions_p99_ms"] < 100 and r["captions_missing"] == 0),
+    # Telnyx delivers again what is not acknowledged within about 2 s: one slower answer starts a retry storm.
+    "town_hall_ack_max_ms": Goal("< 2,000, 0 lost", lambda r: r["town_hall_ack_max_ms"] < 2000
+                                 and r["town_hall_lost"] == r["town_hall_refused"] == 0),
+    "town_hall_page_ms": Goal("< 1,000, as a fresh load",
+                              lambda r: r["town_hall_page_ms"] < 1000 and r["town_hall_page_matches"]),
 }
 
 
@@ -255,6 +263,57 @@ class Runner:
                  f"{p.caption_seconds:.0f} s: webhook → caption p50 {r['captions_p50_ms']:.1f} ms, p99 "
                  f"{r['captions_p99_ms']:.1f} ms, {r['captions_missing']} missing; applied {applied:.0f}/s")
 
+    async def town_hall(self, server: Server) -> None:
+        """The bar: every caller of a town hall dials in within a few seconds (ring, answer, join: three webhooks
+        each, in Telnyx's order; one in ten then presses *1 to raise a hand) while a moderator has its page open
+        and the board. How long each acknowledgement took (Telnyx retries after about 2 s), whether any event
+        was lost, and how long after the last webhook the moderator's page shows every caller as a fresh load
+        of the page does."""
+        p, conference_id = self.profile, "town-hall"
+        await self.live_conference(server, conference_id, 1)  # the host
+        conf = {"conference_id": conference_id, "connection_id": "conn-bench"}
+        planned = []
+        for i in range(1, p.town_hall_callers + 1):
+            leg = events.leg(conference_id, i)
+            call = {**leg, "from": f"+1555{i:07d}", "to": "+15550000000", "direction": "incoming"}
+            steps = [("call.initiated", call), ("call.answered", call), ("conference.participant.joined", {**leg, **conf})]
+            if i % 10 == 0:
+                steps += [("call.dtmf.received", {**leg, "digit": "*"}), ("call.dtmf.received", {**leg, "digit": "1"})]
+            planned += [self.signed(f"hall-{i}-{n}", kind, payload) for n, (kind, payload) in enumerate(steps)]
+        rate = len(planned) / p.town_hall_seconds
+        async with load.Crowd(server.url, self.workspace.session) as crowd, \
+                load.BoardWatcher(server.url, self.workspace.session):
+            (page,) = await crowd.add([conference_id], 1, track_state=True)
+            since = time.time()
+            latencies, errors, start = await load.paced(server.url + WEBHOOK, planned, rate)
+            last_due = start + (len(planned) - 1) / rate
+            version = lambda: query(server.db, "SELECT version FROM moderator_conference WHERE telnyx_id = ?",  # noqa: E731
+                                    (conference_id,))[0][0]
+            shown = await load.wait_for(lambda: pending(server.db) == 0 and page.version == version(), 30.0, 0.01)
+            page_ms = (time.monotonic() - last_due) * 1000
+            await asyncio.sleep(0.2)  # the parts of a snapshot the page asked for, if it did
+            (fresh,) = await crowd.add([conference_id], 1, track_state=True)
+            legs = p.town_hall_callers + 1
+            await load.wait_for(lambda: len(fresh.rows) == legs, 10.0, 0.02)  # a long roster comes in parts
+            matches = shown and (page.version, page.rows, page.summary) == (fresh.version, fresh.rows, fresh.summary)
+        stored = query(server.db, "SELECT count(*) FROM moderator_webhookevent WHERE event_id LIKE 'hall-%'")[0][0]
+        hands = query(server.db, "SELECT count(*) FROM moderator_participant p JOIN moderator_conference c "
+                      "ON c.id = p.conference_id WHERE c.telnyx_id = ? AND p.hand_raised_at IS NOT NULL",
+                      (conference_id,))[0][0]
+        r = self.results
+        r.update({
+            "town_hall_callers": p.town_hall_callers, "town_hall_events": len(planned), "town_hall_rate": rate,
+            "town_hall_ack_p99_ms": load.percentile(latencies, 99), "town_hall_ack_max_ms": max(latencies),
+            "town_hall_lost": len(planned) - stored, "town_hall_refused": errors, "town_hall_page_ms": page_ms,
+            "town_hall_page_matches": matches, "town_hall_hands": hands,
+            "town_hall_applied_per_s": await applied_per_s(server.db, since=since),
+        })
+        self.say(f"town hall: {p.town_hall_callers} callers dial in within {p.town_hall_seconds:.0f} s ({len(planned)} "
+                 f"webhooks, {rate:.0f}/s), a moderator's page and the board open: ack p99 "
+                 f"{r['town_hall_ack_p99_ms']:.1f} ms, max {r['town_hall_ack_max_ms']:.1f} ms, {errors} refused, {r['town_hall_lost']} lost; "
+                 f"the page shows all {legs} legs and {hands} raised hands {page_ms:.0f} ms after the last webhook"
+                 f"{'' if matches else ', NOT as a fresh load does'}")
+
     async def fanout(self, server: Server, conference_id: str = "fan-out") -> dict[str, Any]:
         """The product: many sockets on one live view, webhooks at rising rates, each changing one leg."""
         p, legs = self.profile, 10
@@ -380,6 +439,7 @@ class Runner:
             asyncio.run(self.websocket_latency(product))
             self.results.update(asyncio.run(self.fanout(product)))
             asyncio.run(self.captions(product))
+            asyncio.run(self.town_hall(product))
             product.stop()
             asyncio.run(self.wire())
         finally:
@@ -586,6 +646,11 @@ def table(results: dict[str, Any]) -> str:
          f"{r['captions_applied_per_s']:,.0f} events/s", "", None),
         ("  webhook → caption p50 / p99, missing", f"{r['captions_p50_ms']:.1f} / {r['captions_p99_ms']:.1f} ms, "
          f"{r['captions_missing']}", *_goal("captions_p99_ms", r)),
+        (f"town hall: {r['town_hall_callers']:,} callers dial in at {r['town_hall_rate']:.0f} webhooks/s: ack p99 / max, "
+         "lost", f"{r['town_hall_ack_p99_ms']:.1f} / {r['town_hall_ack_max_ms']:.0f} ms, {r['town_hall_lost']}",
+         *_goal("town_hall_ack_max_ms", r)),
+        ("  the moderator's page shows them all, after the last", f"{r['town_hall_page_ms']:.0f} ms",
+         *_goal("town_hall_page_ms", r)),
     ]
     width = max(len(row[0]) for row in rows)
     lines = [f"{'figure':{width}}  {'measured':>22}  {'goal':26}  met", "-" * (width + 58)]
