@@ -52,7 +52,7 @@ def test_quick_benchmark_produces_every_figure(tmp_path):
     assert figures["town_hall_hands"] == figures["town_hall_callers"] // 10
     for label in ("applied ÷ limit", "applied ÷ naive", "the board open", "ack latency", "acknowledged → applied",
                   "webhook → browser", "deliveries/s", "render", "resident memory", "webhook → caption", "town hall",
-                  "the moderator's page", "SQLite", "in-memory channel layer"):
+                  "moderator's page whole", "SQLite", "in-memory channel layer"):
         assert label in printed, label
 
 
