@@ -141,6 +141,32 @@ def test_a_batch_costs_the_same_number_of_queries_whatever_its_size(size, django
     assert WebhookEvent.objects.filter(status="applied").count() == size
 
 
+def test_a_floor_change_in_a_long_conference_loads_only_the_legs_whose_talk_time_it_moves(monkeypatch):
+    """Talk time is recomputed from the whole floor history, but of the many legs that held the floor only those
+    whose talk time moves are loaded as rows (and written): the new speaker's and the one it took the floor from."""
+    from moderator.state import tables
+
+    speakers = [f"s{i}" for i in range(30)]
+    stored(*[joined(name, 1) for name in speakers],
+           *[event("conference.floor.changed", {**leg(name), **CONF}, at(10 + i), occurred_in_payload=True)
+             for i, name in enumerate(speakers)])
+    applier.apply_pending()
+    loaded: list[str] = []
+    select = tables.Table.select
+
+    def counting(self, where, params=(), **kwargs):
+        rows = select(self, where, params, **kwargs)
+        loaded.extend(row.call_control_id for row in rows if isinstance(row, Participant))
+        return rows
+
+    monkeypatch.setattr(tables.Table, "select", counting)
+    stored(event("conference.floor.changed", {**leg("s0"), **CONF}, at(50), occurred_in_payload=True))
+    applier.apply_pending()
+    assert sorted(loaded) == ["v3:s0", "v3:s29"]  # s29 held the floor from 39 s until now
+    talk = dict(Participant.objects.values_list("call_control_id", "talk_seconds"))
+    assert talk["v3:s29"] == 11.0 and talk["v3:s0"] == 1.0 and talk["v3:s1"] == 1.0
+
+
 def test_batches_follow_the_flow_between_small_and_a_bound():
     """While few events arrive, transactions stay short (the acknowledgements wait for SQLite's write lock); in a
     burst each batch takes up to twice what the last one took, up to a bound, and shrinks back after it."""

@@ -177,24 +177,37 @@ def settle_talk_time(ws: WorkingSet) -> None:
     A span runs from one floor change to the next, cut short by the holder leaving or the end of the
     conference. The span still open (the current speaker's) is not counted: it ticks live on the page.
     Run once per batch, after its events, for the conferences whose floor, legs or end changed: the
-    working set holds their whole floor history and every leg that ever held the floor.
+    working set holds their whole floor history, and every leg that ever held the floor (as a row, or as its
+    talk time and when it left: `ws.talkers`; those whose talk time moves are loaded then).
     """
+    moved: list[tuple[str, str, float]] = []  # legs not loaded, whose talk time moves
     for telnyx_id in ws.floor:
         conference = ws.conference(telnyx_id)
         floor = sorted(ws.floor[telnyx_id])
         legs = {ccid: leg for (conf, ccid), leg in ws.legs.items() if conf == telnyx_id}
+        others = ws.talkers.get(telnyx_id, {})
         ended = conference.ended_at if conference.status == Conference.Status.COMPLETED else None
         totals: dict[str, float] = defaultdict(float)
         for index, (start, holder) in enumerate(floor):
             following = floor[index + 1][0] if index + 1 < len(floor) else None
             leg = legs.get(holder)
-            left = leg.left_at if leg is not None and leg.status == Participant.Status.LEFT else None
+            if leg is not None:
+                left = leg.left_at if leg.status == Participant.Status.LEFT else None
+            else:
+                left = others[holder][1] if holder in others else None
             stop = _earliest(following, left, ended)
             if stop is not None:
                 totals[holder] += max(0.0, (stop - start).total_seconds())
         for ccid, leg in legs.items():
             if abs(leg.talk_seconds - totals[ccid]) > 1e-6:
                 leg.talk_seconds = totals[ccid]
+        moved += [(telnyx_id, ccid, totals[ccid]) for ccid, (seconds, _) in others.items()
+                  if abs(seconds - totals[ccid]) > 1e-6]
+    if moved:
+        ws.load_legs((telnyx_id, ccid) for telnyx_id, ccid, _ in moved)
+        for telnyx_id, ccid, seconds in moved:
+            if (leg := ws.legs.get((telnyx_id, ccid))) is not None:
+                leg.talk_seconds = seconds
 
 
 # --- live captions --------------------------------------------------------------------------------

@@ -92,26 +92,27 @@ class Table:
 
     @cached_property
     def _readers(self) -> list[tuple[int, Callable[[Any], Any]]]:
-        """How the columns that need it are converted from the driver's values, as the ORM would do it."""
+        """How the columns that need it are converted from the driver's values."""
+        return [(i, read) for i, f in enumerate(self.fields) if (read := self.reader(f.attname)) is not None]
 
-        def reader(field) -> Callable[[Any], Any] | None:
-            if connection.vendor == "sqlite" and isinstance(field, DateTimeField):
-                return _sqlite_datetime_in
-            if connection.vendor == "sqlite" and _plain_json(field):
-                return _sqlite_json_in
-            expression = field.get_col(self.model._meta.db_table)
-            converters = connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
-            if not converters:
-                return None
+    def reader(self, name: str) -> Callable[[Any], Any] | None:
+        """How the driver's value of the column becomes the field's value, as the ORM would do it (None: as is)."""
+        field = self.model._meta.get_field(name)
+        if connection.vendor == "sqlite" and isinstance(field, DateTimeField):
+            return _sqlite_datetime_in
+        if connection.vendor == "sqlite" and _plain_json(field):
+            return _sqlite_json_in
+        expression = field.get_col(self.model._meta.db_table)
+        converters = connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
+        if not converters:
+            return None
 
-            def convert(value):
-                for converter in converters:
-                    value = converter(value, expression, connection)
-                return value
+        def convert(value):
+            for converter in converters:
+                value = converter(value, expression, connection)
+            return value
 
-            return convert
-
-        return [(i, read) for i, f in enumerate(self.fields) if (read := reader(f)) is not None]
+        return convert
 
     @cached_property
     def _writers(self) -> list[Callable[[Any], Any]]:

@@ -74,6 +74,9 @@ class WorkingSet:
         # Every floor change of the conferences whose talk time this batch recomputes: (when, leg).
         self.floor: dict[str, list[tuple[datetime, str]]] = {}
         self.new_floor: list[FloorChange] = []
+        # Per conference of `floor`, the legs it may move the talk time of that are not loaded: (talk seconds, when
+        # they left or None).
+        self.talkers: dict[str, dict[str, tuple[float, datetime | None]]] = {}
         self.recordings: dict[str, Recording] = {}
         self.captions: dict[str, Caption] = {}  # the batch's final lines, by Telnyx event id
         self.waiting_captions: list[Caption] = []  # earlier ones of the batch's calls, still waiting for their leg
@@ -146,32 +149,53 @@ class WorkingSet:
         talk_pks = sorted(c.pk for t, c in ws.conferences.items() if t in talk)
         holders: set[str] = set()
         if talk_pks:
+            # Their whole floor history, as (when, leg) pairs: two columns of each change, no model instances.
             floor = table(FloorChange)
-            for change in floor.select(f"{floor.column('conference')} IN ({placeholders(talk_pks)})", talk_pks):
-                ws.floor.setdefault(by_pk[change.conference_id].telnyx_id, []).append(
-                    (change.occurred_at, change.call_control_id)
+            when = floor.reader("occurred_at") or _unchanged
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT {floor.column('conference')}, {floor.column('occurred_at')}, {floor.column('call_control_id')} "
+                    f"FROM {floor.quoted} WHERE {floor.column('conference')} IN ({placeholders(talk_pks)})", talk_pks,
                 )
-                holders.add(change.call_control_id)
+                for conference_pk, occurred_at, holder in cursor.fetchall():
+                    ws.floor.setdefault(by_pk[conference_pk].telnyx_id, []).append((when(occurred_at), holder))
+                    holders.add(holder)
         for telnyx_id in talk:
             ws.floor.setdefault(telnyx_id, [])
 
         if by_pk:
-            # The legs of the batch's calls, every leg of an ended conference, and the legs whose talk time
-            # a floor change may move (those that held the floor, or have talk time).
+            # The legs of the batch's calls, and every leg of an ended conference.
             leg_ids, ended_pks = sorted(call_ids), sorted(c.pk for t, c in ws.conferences.items() if t in ended)
             conference_col, ccid_col = legs_.column("conference"), legs_.column("call_control_id")
-            wanted = [f"{ccid_col} IN ({placeholders(leg_ids)})", f"{conference_col} IN ({placeholders(ended_pks)})",
-                      f"({conference_col} IN ({placeholders(talk_pks)}) AND ({ccid_col} IN ({placeholders(sorted(holders))})"
-                      f" OR {legs_.column('talk_seconds')} > 0))"]
             pks = sorted(by_pk)
             for leg in legs_.select(
-                f"{conference_col} IN ({placeholders(pks)}) AND ({' OR '.join(wanted)})",
-                [*pks, *leg_ids, *ended_pks, *talk_pks, *sorted(holders)],
+                f"{conference_col} IN ({placeholders(pks)}) AND ({ccid_col} IN ({placeholders(leg_ids)}) OR "
+                f"{conference_col} IN ({placeholders(ended_pks)}))",
+                [*pks, *leg_ids, *ended_pks],
             ):
                 leg.conference = by_pk[leg.conference_id]
                 ws._keep(leg)
                 ws.legs[(leg.conference.telnyx_id, leg.call_control_id)] = leg
                 ws.legs_by_call[leg.call_control_id].append(leg)
+        if talk_pks:
+            # The legs whose talk time a floor change may move (those that held the floor, or have talk time): in
+            # a long conference most of its legs, and most of them do not move. Their talk time and when they left,
+            # without loading them; `load_legs` loads those that do move.
+            left = legs_.reader("left_at") or _unchanged
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT {legs_.column('conference')}, {legs_.column('call_control_id')}, "
+                    f"{legs_.column('talk_seconds')}, {legs_.column('status')}, {legs_.column('left_at')} "
+                    f"FROM {legs_.quoted} WHERE {legs_.column('conference')} IN ({placeholders(talk_pks)}) AND "
+                    f"({legs_.column('call_control_id')} IN ({placeholders(sorted(holders))}) OR "
+                    f"{legs_.column('talk_seconds')} > 0)",
+                    [*talk_pks, *sorted(holders)],
+                )
+                for conference_pk, ccid, seconds, status, left_at in cursor.fetchall():
+                    telnyx_id = by_pk[conference_pk].telnyx_id
+                    if (telnyx_id, ccid) not in ws.legs:
+                        gone = left(left_at) if status == Participant.Status.LEFT else None
+                        ws.talkers.setdefault(telnyx_id, {})[ccid] = (seconds, gone)
 
         if call_ids:
             ids = sorted(call_ids)
@@ -189,6 +213,24 @@ class WorkingSet:
                     f"{captions_.column('conference')} IS NULL AND {captions_.column('call_control_id')} "
                     f"IN ({placeholders(placing)})", placing)
         return ws
+
+    def load_legs(self, wanted: Iterable[tuple[str, str]]) -> None:
+        """Load these legs (conference's Telnyx id, call control id) that the batch did not, to change them."""
+        missing = set(wanted) - self.legs.keys()
+        if not missing:
+            return
+        legs_ = table(Participant)
+        by_pk = {c.pk: c for c in self.conferences.values()}
+        pks = sorted({self.conferences[telnyx_id].pk for telnyx_id, _ in missing})
+        ccids = sorted({ccid for _, ccid in missing})
+        for leg in legs_.select(f"{legs_.column('conference')} IN ({placeholders(pks)}) AND "
+                                f"{legs_.column('call_control_id')} IN ({placeholders(ccids)})", [*pks, *ccids]):
+            leg.conference = by_pk[leg.conference_id]
+            key = (leg.conference.telnyx_id, leg.call_control_id)
+            if key in missing:
+                self._keep(leg)
+                self.legs[key] = leg
+                self.legs_by_call[leg.call_control_id].append(leg)
 
     def _keep(self, row: Model) -> None:
         # A shallow copy of the instance's attributes (its column values, and its `_state`): the rules replace
@@ -313,6 +355,10 @@ class WorkingSet:
 def _upsert(model: type[Model], rows: list[Model], *, update: bool = True) -> None:
     """New and changed rows in one statement: the rules' columns of an existing row, every column of a new one."""
     table(model).upsert(rows, _UNIQUE[model], _WRITTEN[model] if update else None)
+
+
+def _unchanged(value):
+    return value
 
 
 def _lock_calls(call_ids: set[str]) -> None:
