@@ -67,7 +67,8 @@ def _sqlite_json_out(value) -> str | None:
 _AS_IS = (CharField, TextField, IntegerField, BooleanField, FloatField, ForeignKey)
 
 
-def _as_is(value):
+def as_is(value):
+    """A value the driver takes (or hands back) unchanged."""
     return value
 
 
@@ -122,11 +123,11 @@ class Table:
         """How a value of the column is handed to the driver, as the ORM would do it."""
         field = self.model._meta.get_field(name)
         if isinstance(field, DateTimeField):
-            return _sqlite_datetime_out if connection.vendor == "sqlite" else _as_is
+            return _sqlite_datetime_out if connection.vendor == "sqlite" else as_is
         if connection.vendor == "sqlite" and _plain_json(field):
             return _sqlite_json_out
         if isinstance(field, _AS_IS):
-            return _as_is
+            return as_is
         return lambda value: field.get_db_prep_save(value, connection)
 
     def select(self, where: str, params: Sequence[Any] = (), *, suffix: str = "") -> list[Model]:
@@ -177,7 +178,7 @@ class Table:
         conflict = ", ".join(quote(self.model._meta.get_field(name).column) for name in unique)
         per_statement = max(1, 30000 // len(fields))  # within SQLite's 32,766 variables
         values_of = attrgetter(*(f.attname for f, _ in fields))
-        converted = [(i, write) for i, (_, write) in enumerate(fields) if write is not _as_is]
+        converted = [(i, write) for i, (_, write) in enumerate(fields) if write is not as_is]
         with connection.cursor() as cursor:
             for start in range(0, len(rows), per_statement):
                 chunk = rows[start : start + per_statement]

@@ -24,7 +24,7 @@ from django.db.models import Model
 
 from moderator.models import Call, Caption, Conference, FloorChange, Participant, Recording, Room, WaitingCall
 from moderator.state.changes import Changes, TimelineNote
-from moderator.state.tables import placeholders, table
+from moderator.state.tables import as_is, placeholders, table
 
 if TYPE_CHECKING:
     from moderator.telnyx.event import TelnyxEvent
@@ -151,7 +151,7 @@ class WorkingSet:
         if talk_pks:
             # Their whole floor history, as (when, leg) pairs: two columns of each change, no model instances.
             floor = table(FloorChange)
-            when = floor.reader("occurred_at") or _unchanged
+            when = floor.reader("occurred_at") or as_is
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"SELECT {floor.column('conference')}, {floor.column('occurred_at')}, {floor.column('call_control_id')} "
@@ -173,15 +173,12 @@ class WorkingSet:
                 f"{conference_col} IN ({placeholders(ended_pks)}))",
                 [*pks, *leg_ids, *ended_pks],
             ):
-                leg.conference = by_pk[leg.conference_id]
-                ws._keep(leg)
-                ws.legs[(leg.conference.telnyx_id, leg.call_control_id)] = leg
-                ws.legs_by_call[leg.call_control_id].append(leg)
+                ws._add_leg(leg, by_pk[leg.conference_id])
         if talk_pks:
             # The legs whose talk time a floor change may move (those that held the floor, or have talk time): in
             # a long conference most of its legs, and most of them do not move. Their talk time and when they left,
             # without loading them; `load_legs` loads those that do move.
-            left = legs_.reader("left_at") or _unchanged
+            left = legs_.reader("left_at") or as_is
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"SELECT {legs_.column('conference')}, {legs_.column('call_control_id')}, "
@@ -225,12 +222,15 @@ class WorkingSet:
         ccids = sorted({ccid for _, ccid in missing})
         for leg in legs_.select(f"{legs_.column('conference')} IN ({placeholders(pks)}) AND "
                                 f"{legs_.column('call_control_id')} IN ({placeholders(ccids)})", [*pks, *ccids]):
-            leg.conference = by_pk[leg.conference_id]
-            key = (leg.conference.telnyx_id, leg.call_control_id)
-            if key in missing:
-                self._keep(leg)
-                self.legs[key] = leg
-                self.legs_by_call[leg.call_control_id].append(leg)
+            if (by_pk[leg.conference_id].telnyx_id, leg.call_control_id) in missing:
+                self._add_leg(leg, by_pk[leg.conference_id])
+
+    def _add_leg(self, leg: Participant, conference: Conference) -> None:
+        """A loaded leg, kept as loaded (to tell later what changed) and found by conference and by call."""
+        leg.conference = conference
+        self._keep(leg)
+        self.legs[(conference.telnyx_id, leg.call_control_id)] = leg
+        self.legs_by_call[leg.call_control_id].append(leg)
 
     def _keep(self, row: Model) -> None:
         # A shallow copy of the instance's attributes (its column values, and its `_state`): the rules replace
@@ -355,10 +355,6 @@ class WorkingSet:
 def _upsert(model: type[Model], rows: list[Model], *, update: bool = True) -> None:
     """New and changed rows in one statement: the rules' columns of an existing row, every column of a new one."""
     table(model).upsert(rows, _UNIQUE[model], _WRITTEN[model] if update else None)
-
-
-def _unchanged(value):
-    return value
 
 
 def _lock_calls(call_ids: set[str]) -> None:
