@@ -24,7 +24,7 @@ from django.db.models import Model
 
 from moderator.models import Call, Caption, Conference, FloorChange, Participant, Recording, Room, WaitingCall
 from moderator.state.changes import Changes, TimelineNote
-from moderator.state.tables import as_is, placeholders, table
+from moderator.state.tables import as_is, execute, placeholders, table
 
 if TYPE_CHECKING:
     from moderator.telnyx.event import TelnyxEvent
@@ -118,7 +118,8 @@ class WorkingSet:
 
         _lock_calls(call_ids)
         # Any event of an unknown conference creates it: a floor.changed may arrive before created.
-        _upsert(Conference, [Conference(telnyx_id=telnyx_id) for telnyx_id in sorted(conference_ids)], update=False)
+        new_conference = table(Conference).new
+        _upsert(Conference, [new_conference(telnyx_id=telnyx_id) for telnyx_id in sorted(conference_ids)], update=False)
         conferences_, legs_, calls_, waiting_ = (table(m) for m in (Conference, Participant, Call, WaitingCall))
         if reached:
             # A hang-up bounds the call's legs in every conference it is in (a pressed key reaches them too):
@@ -126,7 +127,8 @@ class WorkingSet:
             # conference holds its call's lock.
             ids = sorted(reached)
             with connection.cursor() as cursor:
-                cursor.execute(
+                execute(
+                    cursor,
                     f"SELECT DISTINCT p.{legs_.column('call_control_id')}, c.{conferences_.column('telnyx_id')} "
                     f"FROM {legs_.quoted} p "
                     f"JOIN {conferences_.quoted} c ON c.{conferences_.column('id')} = p.{legs_.column('conference')} "
@@ -153,8 +155,9 @@ class WorkingSet:
             floor = table(FloorChange)
             when = floor.reader("occurred_at") or as_is
             with connection.cursor() as cursor:
-                cursor.execute(
-                    f"SELECT {floor.column('conference')}, {floor.column('occurred_at')}, {floor.column('call_control_id')} "
+                execute(
+                    cursor,
+                    f"SELECT {floor.column('conference')}, {floor.selected('occurred_at')}, {floor.column('call_control_id')} "
                     f"FROM {floor.quoted} WHERE {floor.column('conference')} IN ({placeholders(talk_pks)})", talk_pks,
                 )
                 for conference_pk, occurred_at, holder in cursor.fetchall():
@@ -180,9 +183,10 @@ class WorkingSet:
             # without loading them; `load_legs` loads those that do move.
             left = legs_.reader("left_at") or as_is
             with connection.cursor() as cursor:
-                cursor.execute(
+                execute(
+                    cursor,
                     f"SELECT {legs_.column('conference')}, {legs_.column('call_control_id')}, "
-                    f"{legs_.column('talk_seconds')}, {legs_.column('status')}, {legs_.column('left_at')} "
+                    f"{legs_.column('talk_seconds')}, {legs_.column('status')}, {legs_.selected('left_at')} "
                     f"FROM {legs_.quoted} WHERE {legs_.column('conference')} IN ({placeholders(talk_pks)}) AND "
                     f"({legs_.column('call_control_id')} IN ({placeholders(sorted(holders))}) OR "
                     f"{legs_.column('talk_seconds')} > 0)",
@@ -246,9 +250,10 @@ class WorkingSet:
         key = (conference.telnyx_id, call_control_id)
         leg = self.legs.get(key)
         if leg is None:
-            leg = Participant(
-                conference=conference, call_control_id=call_control_id, hangup_at=self.hangup_time(call_control_id)
+            leg = table(Participant).new(
+                conference_id=conference.pk, call_control_id=call_control_id, hangup_at=self.hangup_time(call_control_id)
             )
+            leg.conference = conference
             self._created.append(leg)
             self.legs[key] = leg
             self.legs_by_call[call_control_id].append(leg)
@@ -262,7 +267,7 @@ class WorkingSet:
     def call(self, call_control_id: str) -> Call:
         call = self.calls.get(call_control_id)
         if call is None:
-            call = self.calls[call_control_id] = Call(call_control_id=call_control_id)
+            call = self.calls[call_control_id] = table(Call).new(call_control_id=call_control_id)
             self._created.append(call)
         return call
 
@@ -270,7 +275,7 @@ class WorkingSet:
         key = (call_control_id, queue_name)
         entry = self.waiting_entries.get(key)
         if entry is None:
-            entry = WaitingCall(
+            entry = table(WaitingCall).new(
                 call_control_id=call_control_id, queue_name=queue_name, hangup_at=self.hangup_time(call_control_id)
             )
             self._created.append(entry)
@@ -282,7 +287,9 @@ class WorkingSet:
         history = self.floor.setdefault(conference.telnyx_id, [])
         if (when, call_control_id) not in history:
             history.append((when, call_control_id))
-            self.new_floor.append(FloorChange(conference=conference, occurred_at=when, call_control_id=call_control_id))
+            change = table(FloorChange).new(conference_id=conference.pk, occurred_at=when, call_control_id=call_control_id)
+            change.conference = conference
+            self.new_floor.append(change)
 
     def recording(self, recording: Recording) -> None:
         self.recordings[recording.recording_id] = recording
