@@ -29,14 +29,17 @@ def _telnyx_settings(settings):
 @pytest.fixture(autouse=True)
 def _pipeline_in_the_test(settings, monkeypatch):
     """In process, the tests drive the pipeline's stages themselves (`apply_pending`, `send_pending`), and
-    the inbox stores in the test's own thread and transaction (its own thread, in a server)."""
+    the inbox stores in the test's own thread and transaction (its own thread, in a server). The events it
+    keeps parsed for the applier go with the test's rows: tests reuse event ids."""
     from asgiref.sync import sync_to_async
 
     from moderator.asgi import webhook_app
-    from moderator.ingest.inbox import store_events
+    from moderator.ingest.inbox import store_events, stored_events
 
     settings.BACKGROUND_TASKS = False
     monkeypatch.setattr(webhook_app.inbox, "run_store", sync_to_async(store_events, thread_sensitive=True))
+    yield
+    stored_events.clear()
 
 
 @pytest.fixture

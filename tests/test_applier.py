@@ -46,6 +46,27 @@ def test_stored_events_wait_as_pending_until_the_applier_applies_them():
     assert legs() == [("v3:a", "joined")]
 
 
+def test_an_event_this_worker_stored_is_applied_as_its_endpoint_parsed_it_and_any_other_from_its_row(monkeypatch):
+    post_webhook(joined("a", 1, event_id="through-the-endpoint"))
+    stored(joined("b", 2, event_id="stored-by-another-worker"))  # as another worker's inbox would: no parse kept
+    parsed_again = []
+    monkeypatch.setattr(applier, "parse_event", lambda body: parsed_again.append(body) or parse_event(body))
+    outcome = applier.apply_pending()
+    assert (outcome.applied, outcome.failed) == (2, 0)
+    assert [json.loads(body)["data"]["id"] for body in parsed_again] == ["stored-by-another-worker"]
+    assert legs() == [("v3:a", "joined"), ("v3:b", "joined")]
+
+
+def test_a_stored_body_that_no_longer_parses_fails_alone():
+    stored(joined("a", 1, event_id="good"), joined("b", 2, event_id="damaged"))
+    WebhookEvent.objects.filter(event_id="damaged").update(raw="{not json")
+    outcome = applier.apply_pending()
+    assert (outcome.applied, outcome.failed) == (1, 1)
+    assert statuses() == {"good": "applied", "damaged": "failed"}
+    assert WebhookEvent.objects.get(event_id="damaged").error == "body is not JSON"
+    assert legs() == [("v3:a", "joined")]
+
+
 def test_a_failing_event_in_a_batch_fails_alone_and_the_rest_apply_once(monkeypatch):
     earlier = joined("old", 1, event_id="stored-before")
     stored(earlier)

@@ -34,6 +34,7 @@ from django.utils import timezone
 from moderator import crashpoints
 from moderator.control import captions, outbox, routing
 from moderator.database import write_turns
+from moderator.ingest.inbox import stored_events
 from moderator.live import broadcast
 from moderator.models import WebhookEvent
 from moderator.state import rules
@@ -83,10 +84,29 @@ def _error_text(error: BaseException) -> str:
     return "".join(traceback.format_exception_only(error)).strip()[:4000]
 
 
-def _claim(limit: int) -> list[tuple[int, str]]:
-    """Up to `limit` pending events, oldest first."""
+# A claimed event: its row id, and the event or why it cannot be parsed.
+Claimed = tuple[int, TelnyxEvent | str]
+
+
+def _claim(limit: int) -> list[Claimed]:
+    """Up to `limit` pending events, oldest first: as the inbox parsed them when this process stored them,
+    otherwise parsed from their rows."""
     pending = WebhookEvent.objects.filter(status=WebhookEvent.Status.PENDING).order_by("id")
-    return list(pending.select_for_update(skip_locked=True).values_list("id", "raw")[:limit])
+    rows = list(pending.select_for_update(skip_locked=True).values_list("id", "event_id")[:limit])
+    parsed = stored_events.take(event_id for _, event_id in rows)
+    unparsed = [row_id for row_id, event_id in rows if event_id not in parsed]
+    bodies = dict(WebhookEvent.objects.filter(id__in=unparsed).values_list("id", "raw")) if unparsed else {}
+    claimed: list[Claimed] = []
+    for row_id, event_id in rows:
+        event = parsed.get(event_id)
+        if event is None:
+            try:
+                event = parse_event(bodies[row_id].encode())
+            except WebhookRejected as rejected:
+                claimed.append((row_id, rejected.reason))
+                continue
+        claimed.append((row_id, event))
+    return claimed
 
 
 def _mark_failed(failures: dict[int, str]) -> None:
@@ -94,16 +114,18 @@ def _mark_failed(failures: dict[int, str]) -> None:
         WebhookEvent.objects.filter(id=event_id).update(status=WebhookEvent.Status.FAILED, error=error)
 
 
-def _apply(rows: list[tuple[int, str]]) -> Applied:
-    """Apply these (claimed) events in the current transaction; raise _RuleFailed if a rule raised."""
+def _apply(rows: list[Claimed]) -> Applied:
+    """Apply these claimed events in the current transaction; raise _RuleFailed if a rule raised."""
     events: list[tuple[int, TelnyxEvent]] = []
     failures: dict[int, str] = {}
-    for event_id, raw in rows:
+    for event_id, event in rows:
+        if isinstance(event, str):
+            failures[event_id] = event
+            continue
         try:
-            event = parse_event(raw.encode())
             rules.check(event)
-        except (WebhookRejected, rules.EventNotApplicable) as exc:
-            failures[event_id] = getattr(exc, "reason", None) or str(exc)
+        except rules.EventNotApplicable as exc:
+            failures[event_id] = str(exc)
             continue
         events.append((event_id, event))
     batch = [event for _, event in events]
@@ -131,7 +153,7 @@ def _apply(rows: list[tuple[int, str]]) -> Applied:
     return Applied(len(rows), len(applied_ids), len(failures), commands, changes)
 
 
-def _apply_isolating(rows: list[tuple[int, str]]) -> Applied:
+def _apply_isolating(rows: list[Claimed]) -> Applied:
     """`_apply` in a savepoint; a failing event is marked failed on its own and the rest applied again."""
     try:
         with transaction.atomic():

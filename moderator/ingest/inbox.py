@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import threading
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
@@ -26,7 +28,7 @@ from moderator import crashpoints
 from moderator.database import bound_this_threads_waits, write_turns
 from moderator.models import WebhookEvent
 from moderator.state.rules import is_known
-from moderator.state.tables import table
+from moderator.state.tables import execute, table
 from moderator.telnyx.event import TelnyxEvent, is_text
 
 logger = logging.getLogger(__name__)
@@ -80,7 +82,7 @@ def _insert(rows: list[tuple]) -> set[str]:
         f"RETURNING {webhook_events.column('event_id')}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [value for row in rows for value in row])
+        execute(cursor, sql, [value for row in rows for value in row])
         return {event_id for (event_id,) in cursor.fetchall()}
 
 
@@ -124,6 +126,37 @@ def _store(rows: list[tuple]) -> list[str]:
             logger.warning("webhook %r cannot be stored: %s", row[0], exc)
             outcomes.append(REFUSED)
     return outcomes
+
+
+class StoredEvents:
+    """The events this process stored and no applier has taken yet, as the endpoint parsed them: the applier
+    takes them from here rather than reading their bodies back and parsing them again (a tenth of applying).
+    Only a shortcut: the stored rows stay the truth, and an event that is not here (stored by another worker,
+    replayed, or pushed out in a backlog longer than `KEPT`) is read from its row."""
+
+    KEPT = 4096
+
+    def __init__(self) -> None:
+        self._events: OrderedDict[str, TelnyxEvent] = OrderedDict()
+        self._lock = threading.Lock()  # kept on the event loop, taken on the applier's thread
+
+    def keep(self, events: Iterable[TelnyxEvent]) -> None:
+        with self._lock:
+            for event in events:
+                self._events[event.id] = event
+            while len(self._events) > self.KEPT:
+                self._events.popitem(last=False)
+
+    def take(self, event_ids: Iterable[str]) -> dict[str, TelnyxEvent]:
+        with self._lock:
+            return {event_id: event for event_id in event_ids if (event := self._events.pop(event_id, None))}
+
+    def clear(self) -> None:
+        with self._lock:
+            self._events.clear()
+
+
+stored_events = StoredEvents()
 
 
 class Inbox:
@@ -187,6 +220,7 @@ class Inbox:
             return
         crashpoints.reached("inbox-committed")
         if STORED in outcomes:
+            stored_events.keep(event for (event, _), outcome in zip(batch, outcomes, strict=True) if outcome == STORED)
             self._on_stored()
         for (_, waiter), outcome in zip(batch, outcomes, strict=True):
             waiter.done() or waiter.set_result(outcome)
