@@ -1,9 +1,10 @@
 """The applier: stored events are applied in batches, off the request path, then broadcast.
 
 The inbox stores each webhook and answers; from there the applier takes the oldest pending events (up to
-`BATCH_SIZE`), loads every row they touch at once (`WorkingSet`), runs the rules in memory, writes back
-in bulk, plans the Telnyx commands routing decides (outbox rows), marks the events applied — all in one
-transaction — and after the commit sends one update per touched conference to the live pages.
+`BATCH_SIZE`; those this worker stored as its endpoint parsed them, `StoredEvents`), loads every row they
+touch at once (`WorkingSet`), runs the rules in memory, writes back in bulk, plans the Telnyx commands
+routing decides (outbox rows), marks the events applied — all in one transaction — and after the commit
+sends one update per touched conference to the live pages.
 
 Several workers share the work on PostgreSQL: each claims pending events with ``FOR UPDATE SKIP LOCKED``
 and the working set locks the batch's calls and conferences in one order, so one conference's events are

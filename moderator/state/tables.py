@@ -154,7 +154,7 @@ class Table:
 
     @cached_property
     def _defaults(self) -> list[tuple[str, Callable[[], Any]]]:
-        return [(f.attname, f._get_default) for f in self.fields]
+        return [(f.attname, f.get_default) for f in self.fields]
 
     def new(self, **values: Any) -> Model:
         """A new row with these column values (attnames: `conference_id`, not `conference`) and every other
