@@ -243,3 +243,18 @@ def test_ids_with_slashes_work_in_the_pages_links_and_api(moderator_client):
     assert board.status_code == 200 and 'href="/conferences/conf/x/"' in board.content.decode()
     assert moderator_client.get("/conferences/conf/x/").status_code == 200
     assert moderator_client.get("/api/conferences/conf%2Fx").json()["participants"][0]["call_control_id"] == "v3:a/b"
+
+
+def test_the_events_kept_parsed_are_bounded_by_count_and_by_bytes_oldest_out_first():
+    from moderator.ingest.inbox import StoredEvents
+
+    def parsed(name: str, padding: int = 0):
+        payload = {**leg(name), **CONF, "padding": "x" * padding}
+        return parse_event(encode(event("conference.participant.joined", payload, at(1), event_id=name)))
+
+    kept = StoredEvents(kept=3, kept_bytes=10_000)
+    kept.keep(parsed(name) for name in "abcd")
+    assert set(kept.take("abcd")) == {"b", "c", "d"}  # a pushed out by count
+    kept.keep([parsed("e"), parsed("big", padding=9_000), parsed("f")])
+    assert set(kept.take(["e", "big", "f"])) == {"big", "f"}  # e pushed out by bytes
+    assert kept.take(["big", "f"]) == {}  # taken once

@@ -132,28 +132,35 @@ class StoredEvents:
     """The events this process stored and no applier has taken yet, as the endpoint parsed them: the applier
     takes them from here rather than reading their bodies back and parsing them again (a tenth of applying).
     Only a shortcut: the stored rows stay the truth, and an event that is not here (stored by another worker,
-    replayed, or pushed out in a backlog longer than `KEPT`) is read from its row."""
+    replayed, or pushed out, oldest first, by a backlog of more than `kept` events or `kept_bytes` of bodies)
+    is read from its row."""
 
-    KEPT = 4096
-
-    def __init__(self) -> None:
+    def __init__(self, kept: int = 4096, kept_bytes: int = 8 * 1024 * 1024) -> None:
+        self.kept, self.kept_bytes = kept, kept_bytes  # Telnyx's events are 1–2 kB; the endpoint takes up to 1 MB
         self._events: OrderedDict[str, TelnyxEvent] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()  # kept on the event loop, taken on the applier's thread
 
     def keep(self, events: Iterable[TelnyxEvent]) -> None:
         with self._lock:
             for event in events:
-                self._events[event.id] = event
-            while len(self._events) > self.KEPT:
-                self._events.popitem(last=False)
+                if event.id not in self._events:
+                    self._events[event.id] = event
+                    self._bytes += len(event.raw)
+            while self._events and (len(self._events) > self.kept or self._bytes > self.kept_bytes):
+                _, oldest = self._events.popitem(last=False)
+                self._bytes -= len(oldest.raw)
 
     def take(self, event_ids: Iterable[str]) -> dict[str, TelnyxEvent]:
         with self._lock:
-            return {event_id: event for event_id in event_ids if (event := self._events.pop(event_id, None))}
+            taken = {event_id: event for event_id in event_ids if (event := self._events.pop(event_id, None))}
+            self._bytes -= sum(len(event.raw) for event in taken.values())
+            return taken
 
     def clear(self) -> None:
         with self._lock:
             self._events.clear()
+            self._bytes = 0
 
 
 stored_events = StoredEvents()
