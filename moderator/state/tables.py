@@ -5,7 +5,8 @@ the query compiler and `Model.__init__` were 60 % of applying a batch, the rules
 SELECT and upsert are plain statements over the model's own columns; values still pass through each
 field's own conversions (`get_db_prep_save`, the backend's converters), except where those change no value
 the rules can hold (text, numbers, booleans, keys: passed as they are), and on SQLite a datetime, read and
-written in the one format Django itself stores there (UTC, ISO 8601, no offset), and JSON text.
+written in the one format Django itself stores there (UTC, ISO 8601, no offset), and JSON text. On SQLite the
+statements take the driver's own placeholders (`execute`), and new rows skip `Model.__init__` (`Table.new`).
 """
 
 from __future__ import annotations
@@ -158,7 +159,7 @@ class Table:
 
     def new(self, **values: Any) -> Model:
         """A new row with these column values (attnames: `conference_id`, not `conference`) and every other
-        column's default: `Model(**values)` without its per-field work (a third of creating the batch's rows)."""
+        column's default: `Model(**values)` without its per-field work (a leg: 4.0 µs instead of 9.6)."""
         row = self.model.__new__(self.model)
         attributes = row.__dict__
         for name, default in self._defaults:
