@@ -250,10 +250,8 @@ class WorkingSet:
         key = (conference.telnyx_id, call_control_id)
         leg = self.legs.get(key)
         if leg is None:
-            leg = table(Participant).new(
-                conference_id=conference.pk, call_control_id=call_control_id, hangup_at=self.hangup_time(call_control_id)
-            )
-            leg.conference = conference
+            leg = table(Participant).new(call_control_id=call_control_id, hangup_at=self.hangup_time(call_control_id))
+            leg.conference = conference  # (its id too)
             self._created.append(leg)
             self.legs[key] = leg
             self.legs_by_call[call_control_id].append(leg)
@@ -287,7 +285,7 @@ class WorkingSet:
         history = self.floor.setdefault(conference.telnyx_id, [])
         if (when, call_control_id) not in history:
             history.append((when, call_control_id))
-            change = table(FloorChange).new(conference_id=conference.pk, occurred_at=when, call_control_id=call_control_id)
+            change = table(FloorChange).new(occurred_at=when, call_control_id=call_control_id)
             change.conference = conference
             self.new_floor.append(change)
 
