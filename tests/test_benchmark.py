@@ -20,6 +20,7 @@ KEYS = (
     "ws_p99_ms", "fanout_per_s", "fanout_p99_ms", "render_ms", "render_queries", "rss_mb",
     "captions_applied_per_s", "captions_p99_ms",
     "town_hall_ack_p99_ms", "town_hall_ack_max_ms", "town_hall_page_ms", "town_hall_applied_per_s",
+    "limit_cpu_us_per_event", "product_cpu_us_per_event",
 )
 
 
@@ -52,7 +53,7 @@ def test_quick_benchmark_produces_every_figure(tmp_path):
     assert figures["town_hall_hands"] == figures["town_hall_callers"] // 10
     for label in ("applied ÷ limit", "applied ÷ naive", "the board open", "ack latency", "acknowledged → applied",
                   "webhook → browser", "deliveries/s", "render", "resident memory", "webhook → caption", "town hall",
-                  "moderator's page whole", "SQLite", "in-memory channel layer"):
+                  "moderator's page whole", "server CPU per event", "one core's bound", "SQLite", "in-memory channel layer"):
         assert label in printed, label
 
 
