@@ -20,6 +20,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
+from typing import Any
 
 from django.db import DatabaseError, DataError, close_old_connections, connection, transaction
 from django.utils import timezone
@@ -28,7 +29,7 @@ from moderator import crashpoints
 from moderator.database import bound_this_threads_waits, write_turns
 from moderator.models import WebhookEvent
 from moderator.state.rules import is_known
-from moderator.state.tables import execute, table
+from moderator.state.tables import as_is, execute, table
 from moderator.telnyx.event import TelnyxEvent, is_text
 
 logger = logging.getLogger(__name__)
@@ -53,40 +54,48 @@ def _column(value: str, length: int) -> str:
     return value[:length] if is_text(value) else ""
 
 
-def _row(event: TelnyxEvent, now) -> tuple:
+def _row(event: TelnyxEvent, now) -> list:
     """The event's values, in `_COLUMNS` order, as its model's fields would hand them to the driver."""
     status = WebhookEvent.Status.PENDING if is_known(event.event_type) else WebhookEvent.Status.IGNORED
-    values = (event.id, event.event_type, event.occurred_at, now, _column(event.conference_id, 128),
-              _column(event.call_control_id, 255), event.attempt, event.raw, status, "", "")
-    return tuple(write(value) for write, value in zip(_writers(), values, strict=True))
+    values = [event.id, event.event_type, event.occurred_at, now, _column(event.conference_id, 128),
+              _column(event.call_control_id, 255), event.attempt, event.raw, status, "", ""]
+    for i, write in _conversions():
+        values[i] = write(values[i])
+    return values
 
 
 @cache
-def _writers() -> list:
+def _conversions() -> list[tuple[int, Callable[[Any], Any]]]:
+    """The columns (by position) whose values the driver does not take as they are: the times, on SQLite."""
     webhook_events = table(WebhookEvent)
-    return [webhook_events.writer(name) for name in _COLUMNS]
+    return [(i, write) for i, name in enumerate(_COLUMNS) if (write := webhook_events.writer(name)) is not as_is]
 
 
-def _insert(rows: list[tuple]) -> set[str]:
+@cache
+def _insert_sql(rows: int) -> str:
+    """The INSERT of `rows` events (built once per batch size: a batch is stored every few milliseconds)."""
+    webhook_events = table(WebhookEvent)
+    one = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
+    return (
+        f"INSERT INTO {webhook_events.quoted} ({', '.join(webhook_events.column(name) for name in _COLUMNS)}) "
+        f"VALUES {', '.join([one] * rows)} ON CONFLICT ({webhook_events.column('event_id')}) DO NOTHING "
+        f"RETURNING {webhook_events.column('event_id')}"
+    )
+
+
+def _insert(rows: list[list]) -> set[str]:
     """One INSERT for the batch; the event ids it stored (not those stored before, or twice in the batch).
 
     ``ON CONFLICT DO NOTHING RETURNING`` (SQLite ≥ 3.35, PostgreSQL) returns exactly the rows this statement
     inserted: an id already stored, by an earlier delivery, by another worker (PostgreSQL waits for its
     transaction) or earlier in the same batch, is a duplicate and is not returned.
     """
-    webhook_events = table(WebhookEvent)
-    one = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
-    sql = (
-        f"INSERT INTO {webhook_events.quoted} ({', '.join(webhook_events.column(name) for name in _COLUMNS)}) "
-        f"VALUES {', '.join([one] * len(rows))} ON CONFLICT ({webhook_events.column('event_id')}) DO NOTHING "
-        f"RETURNING {webhook_events.column('event_id')}"
-    )
     with connection.cursor() as cursor:
-        execute(cursor, sql, [value for row in rows for value in row])
+        execute(cursor, _insert_sql(len(rows)), [value for row in rows for value in row])
         return {event_id for (event_id,) in cursor.fetchall()}
 
 
-def _outcomes(rows: list[tuple], created: set[str]) -> list[str]:
+def _outcomes(rows: list[list], created: set[str]) -> list[str]:
     outcomes = []
     for row in rows:
         event_id = row[0]
@@ -111,7 +120,7 @@ def store_events(events: list[TelnyxEvent]) -> list[str]:
         raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
 
-def _store(rows: list[tuple]) -> list[str]:
+def _store(rows: list[list]) -> list[str]:
     try:
         with transaction.atomic():
             return _outcomes(rows, _insert(rows))
