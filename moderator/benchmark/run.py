@@ -146,7 +146,7 @@ class Runner:
                 # Enough signed events for a server three times faster than the limit was last round.
                 budget = int(max(6000, 3 * best.get("limit", 2000)) * p.ingest_seconds)
                 requests = events.presigned(streams[name], budget)
-                cpu = server.cpu_seconds()
+                cpu_before = server.cpu_seconds()
                 started = time.time()
                 result = await load.saturate(server.url + WEBHOOK, requests, p.ingest_seconds)
                 rate, extra = result.per_s, ""
@@ -154,15 +154,15 @@ class Runner:
                     product_ack = max(product_ack, result.per_s)
                     rate = await applied_per_s(server.db, since=started)
                     extra = f", acknowledged {result.per_s:.0f}/s"
-                cpu = server.cpu_seconds() - cpu
-                server_cpu = cpu / (time.time() - started)
+                cpu_used = server.cpu_seconds() - cpu_before
+                server_cpu = cpu_used / (time.time() - started)
                 self.say(f"ingest round {round_ + 1} {name:8s} ({server.asgi_server}): {rate:8.0f} events/s{extra} "
                          f"({result.sent} in {result.seconds:.1f} s, {result.errors} errors; "
                          f"server CPU {server_cpu:.0%}, load generator CPU {result.client_cpu / result.seconds:.0%})")
                 if result.errors:
                     raise RuntimeError(f"{name} answered {result.errors} webhooks with an error")
                 if rate > best.get(name, 0.0):
-                    best[name], cpu_per_event[f"{name}_cpu"] = rate, cpu / result.sent * 1e6
+                    best[name], cpu_per_event[f"{name}_cpu"] = rate, cpu_used / result.sent * 1e6
         return {**best, **cpu_per_event, "ack": product_ack}
 
     async def ingest_board_open(self, server: Server) -> None:
