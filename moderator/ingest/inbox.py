@@ -22,14 +22,14 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
 
-from django.db import DatabaseError, DataError, close_old_connections, connection, transaction
+from django.db import DatabaseError, DataError, close_old_connections, transaction
 from django.utils import timezone
 
 from moderator import crashpoints
 from moderator.database import bound_this_threads_waits, write_turns
 from moderator.models import WebhookEvent
 from moderator.state.rules import is_known
-from moderator.state.tables import as_is, execute, table
+from moderator.state.tables import as_is, fetch, table
 from moderator.telnyx.event import TelnyxEvent, is_text
 
 logger = logging.getLogger(__name__)
@@ -90,9 +90,7 @@ def _insert(rows: list[list]) -> set[str]:
     inserted: an id already stored, by an earlier delivery, by another worker (PostgreSQL waits for its
     transaction) or earlier in the same batch, is a duplicate and is not returned.
     """
-    with connection.cursor() as cursor:
-        execute(cursor, _insert_sql(len(rows)), [value for row in rows for value in row])
-        return {event_id for (event_id,) in cursor.fetchall()}
+    return {event_id for (event_id,) in fetch(_insert_sql(len(rows)), [value for row in rows for value in row])}
 
 
 def _outcomes(rows: list[list], created: set[str]) -> list[str]:

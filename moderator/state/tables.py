@@ -170,10 +170,8 @@ class Table:
 
     def select(self, where: str, params: Sequence[Any] = (), *, suffix: str = "") -> list[Model]:
         """Model instances for `SELECT <every column> FROM <table> WHERE <where> <suffix>`."""
-        sql = f"SELECT {', '.join(self.selected(n) for n in self.names)} FROM {self.quoted} WHERE {where} {suffix}"
-        with connection.cursor() as cursor:
-            execute(cursor, sql, list(params))
-            rows = cursor.fetchall()
+        rows = fetch(f"SELECT {', '.join(self.selected(n) for n in self.names)} FROM {self.quoted} WHERE {where} {suffix}",
+                     list(params))
         readers, names, model, alias = self._readers, self.names, self.model, connection.alias
         out = []
         for fetched in rows:
@@ -233,11 +231,19 @@ def execute(cursor, sql: str, params: Sequence[Any]) -> None:
     """`cursor.execute(sql, params)`, with `%s` placeholders. On SQLite, when nothing records or wraps the
     statements (tests do), the driver gets its own `?` straight away: Django rewrites `%s` with a regular
     expression over the whole statement, a millisecond for a bulk upsert's thousands of values."""
-    if connection.vendor == "sqlite" and not connection.queries_logged and not connection.execute_wrappers:
-        with connection.wrap_database_errors:
+    db = cursor.db
+    if db.vendor == "sqlite" and not db.queries_logged and not db.execute_wrappers:
+        with db.wrap_database_errors:
             sqlite3.Cursor.execute(cursor.cursor, sql.replace("%s", "?"), params)
     else:
         cursor.execute(sql, params)
+
+
+def fetch(sql: str, params: Sequence[Any]) -> list[tuple]:
+    """Every row of a SELECT (or of an INSERT's RETURNING), through `execute`."""
+    with connection.cursor() as cursor:
+        execute(cursor, sql, params)
+        return cursor.fetchall()
 
 
 def placeholders(values: Sequence[Any]) -> str:

@@ -24,7 +24,7 @@ from django.db.models import Model
 
 from moderator.models import Call, Caption, Conference, FloorChange, Participant, Recording, Room, WaitingCall
 from moderator.state.changes import Changes, TimelineNote
-from moderator.state.tables import as_is, execute, placeholders, table
+from moderator.state.tables import as_is, fetch, placeholders, table
 
 if TYPE_CHECKING:
     from moderator.telnyx.event import TelnyxEvent
@@ -126,16 +126,13 @@ class WorkingSet:
             # those conferences are touched. Stable once the calls are locked: whoever adds a leg to a
             # conference holds its call's lock.
             ids = sorted(reached)
-            with connection.cursor() as cursor:
-                execute(
-                    cursor,
-                    f"SELECT DISTINCT p.{legs_.column('call_control_id')}, c.{conferences_.column('telnyx_id')} "
-                    f"FROM {legs_.quoted} p "
-                    f"JOIN {conferences_.quoted} c ON c.{conferences_.column('id')} = p.{legs_.column('conference')} "
-                    f"WHERE p.{legs_.column('call_control_id')} IN ({placeholders(ids)})",
-                    ids,
-                )
-                reached_in = cursor.fetchall()
+            reached_in = fetch(
+                f"SELECT DISTINCT p.{legs_.column('call_control_id')}, c.{conferences_.column('telnyx_id')} "
+                f"FROM {legs_.quoted} p "
+                f"JOIN {conferences_.quoted} c ON c.{conferences_.column('id')} = p.{legs_.column('conference')} "
+                f"WHERE p.{legs_.column('call_control_id')} IN ({placeholders(ids)})",
+                ids,
+            )
             conference_ids |= {telnyx_id for _, telnyx_id in reached_in}
             talk |= {telnyx_id for call_control_id, telnyx_id in reached_in if call_control_id in hangups}
         ids = sorted(conference_ids)
@@ -154,15 +151,12 @@ class WorkingSet:
             # Their whole floor history, as (when, leg) pairs: two columns of each change, no model instances.
             floor = table(FloorChange)
             when = floor.reader("occurred_at") or as_is
-            with connection.cursor() as cursor:
-                execute(
-                    cursor,
-                    f"SELECT {floor.column('conference')}, {floor.selected('occurred_at')}, {floor.column('call_control_id')} "
-                    f"FROM {floor.quoted} WHERE {floor.column('conference')} IN ({placeholders(talk_pks)})", talk_pks,
-                )
-                for conference_pk, occurred_at, holder in cursor.fetchall():
-                    ws.floor.setdefault(by_pk[conference_pk].telnyx_id, []).append((when(occurred_at), holder))
-                    holders.add(holder)
+            for conference_pk, occurred_at, holder in fetch(
+                f"SELECT {floor.column('conference')}, {floor.selected('occurred_at')}, {floor.column('call_control_id')} "
+                f"FROM {floor.quoted} WHERE {floor.column('conference')} IN ({placeholders(talk_pks)})", talk_pks,
+            ):
+                ws.floor.setdefault(by_pk[conference_pk].telnyx_id, []).append((when(occurred_at), holder))
+                holders.add(holder)
         for telnyx_id in talk:
             ws.floor.setdefault(telnyx_id, [])
 
@@ -182,21 +176,18 @@ class WorkingSet:
             # a long conference most of its legs, and most of them do not move. Their talk time and when they left,
             # without loading them; `load_legs` loads those that do move.
             left = legs_.reader("left_at") or as_is
-            with connection.cursor() as cursor:
-                execute(
-                    cursor,
-                    f"SELECT {legs_.column('conference')}, {legs_.column('call_control_id')}, "
-                    f"{legs_.column('talk_seconds')}, {legs_.column('status')}, {legs_.selected('left_at')} "
-                    f"FROM {legs_.quoted} WHERE {legs_.column('conference')} IN ({placeholders(talk_pks)}) AND "
-                    f"({legs_.column('call_control_id')} IN ({placeholders(sorted(holders))}) OR "
-                    f"{legs_.column('talk_seconds')} > 0)",
-                    [*talk_pks, *sorted(holders)],
-                )
-                for conference_pk, ccid, seconds, status, left_at in cursor.fetchall():
-                    telnyx_id = by_pk[conference_pk].telnyx_id
-                    if (telnyx_id, ccid) not in ws.legs:
-                        gone = left(left_at) if status == Participant.Status.LEFT else None
-                        ws.talkers.setdefault(telnyx_id, {})[ccid] = (seconds, gone)
+            for conference_pk, ccid, seconds, status, left_at in fetch(
+                f"SELECT {legs_.column('conference')}, {legs_.column('call_control_id')}, "
+                f"{legs_.column('talk_seconds')}, {legs_.column('status')}, {legs_.selected('left_at')} "
+                f"FROM {legs_.quoted} WHERE {legs_.column('conference')} IN ({placeholders(talk_pks)}) AND "
+                f"({legs_.column('call_control_id')} IN ({placeholders(sorted(holders))}) OR "
+                f"{legs_.column('talk_seconds')} > 0)",
+                [*talk_pks, *sorted(holders)],
+            ):
+                telnyx_id = by_pk[conference_pk].telnyx_id
+                if (telnyx_id, ccid) not in ws.legs:
+                    gone = left(left_at) if status == Participant.Status.LEFT else None
+                    ws.talkers.setdefault(telnyx_id, {})[ccid] = (seconds, gone)
 
         if call_ids:
             ids = sorted(call_ids)
