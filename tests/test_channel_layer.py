@@ -78,3 +78,38 @@ async def test_direct_members_get_every_message_in_order_and_a_failing_one_costs
     await asyncio.sleep(0.05)
     assert got["a"] == ["1", "2", "3"] and got["b"] == ["1", "3", "4"]
     assert direct_a not in layer.direct
+
+
+async def test_a_broadcast_sent_from_a_thread_of_our_own_reaches_every_socket_of_this_process(settings):
+    """The outbox's senders are plain threads: what they send goes out on the server's loop, where the sockets
+    are, and is not cut short with a loop of their own (a socket's write suspends, like this one's)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from channels.layers import get_channel_layer
+
+    from moderator.live import broadcast
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "moderator.live.channel_layer.InMemoryChannelLayer"}}
+    layer = get_channel_layer()
+    delivered = []
+
+    async def socket_write(message):
+        await asyncio.sleep(0.01)
+        delivered.append(message["text"])
+
+    for name in ("socket-1", "socket-2", "socket-3"):
+        await layer.group_add_direct("board", name, socket_write)
+    loop = asyncio.get_running_loop()
+    broadcast.serve_on(loop)
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-send") as sender:
+            await loop.run_in_executor(sender, broadcast.send, [("board", {"type": "live.message", "text": "hi"})])
+        for _ in range(100):
+            if len(delivered) == 3:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        broadcast.serve_on(None)
+        for name in ("socket-1", "socket-2", "socket-3"):
+            await layer.group_discard("board", name)
+    assert delivered == ["hi", "hi", "hi"]

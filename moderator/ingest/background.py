@@ -15,6 +15,7 @@ from django.conf import settings
 
 from moderator.control.outbox import OutboxSender
 from moderator.ingest.applier import Applier
+from moderator.live import broadcast
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +23,7 @@ logger = logging.getLogger(__name__)
 class BackgroundTasks:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        broadcast.serve_on(loop)  # what the outbox's sender threads commit is sent from here
         self.sender = OutboxSender()
         self.applier = Applier(after_commands=self.sender.wake)
         self._tasks = [
@@ -34,6 +36,7 @@ class BackgroundTasks:
     def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
+        broadcast.serve_on(None)
 
 
 def _report_exit(task: asyncio.Task) -> None:

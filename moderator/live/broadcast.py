@@ -9,6 +9,7 @@ batches, so a burst on one conference becomes one update per batch rather than o
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections import defaultdict
@@ -175,10 +176,31 @@ async def send_async(messages: list[tuple[str, dict[str, Any]]]) -> None:
         logger.exception("live update could not be sent")
 
 
+# The server's event loop, once the worker's background tasks run on it (`serve_on`). A thread of our own (the
+# outbox's senders) is no thread of asgiref's: `async_to_sync` would give it an event loop of its own for each
+# call, and close it as soon as `group_send` returned — cancelling the in-memory layer's deliveries to the sockets
+# of this process, which it had just started there. So those threads send on the server's loop instead.
+_server_loop: asyncio.AbstractEventLoop | None = None
+SEND_WITHIN = 10.0  # seconds: a send queues the messages, it never waits for a socket
+
+
+def serve_on(loop: asyncio.AbstractEventLoop | None) -> None:
+    global _server_loop
+    _server_loop = loop
+
+
 def send(messages: list[tuple[str, dict[str, Any]]]) -> None:
-    """From sync code (a request's thread): send on the server's event loop."""
-    if messages:
-        async_to_sync(send_async)(messages)
+    """From sync code (a request's thread, the outbox's senders): send on the server's event loop."""
+    if not messages:
+        return
+    loop = _server_loop
+    if loop is None or not loop.is_running():
+        async_to_sync(send_async)(messages)  # a request's thread (asgiref finds its loop), or no server: tests
+        return
+    try:
+        asyncio.run_coroutine_threadsafe(send_async(messages), loop).result(SEND_WITHIN)
+    except TimeoutError:
+        logger.error("live update not sent within %s s: pages catch up on their next update", SEND_WITHIN)
 
 
 def publish_on_commit(changes: Changes) -> None:
