@@ -15,6 +15,23 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 TIMEOUT = 3000  # ms: "within a second" plus slack for a loaded 2-core CI machine
 
 
+# Uncaught script errors of every page the tests open: a test fails on one, whatever it asserts itself.
+SCRIPT_ERRORS: list[str] = []
+
+
+def watch_script_errors(page):
+    page.on("pageerror", lambda error: SCRIPT_ERRORS.append(f"{page.url}: {error}"))
+    return page
+
+
+@pytest.fixture(autouse=True)
+def no_script_errors():
+    SCRIPT_ERRORS.clear()
+    yield
+    errors, SCRIPT_ERRORS[:] = list(SCRIPT_ERRORS), []
+    assert not errors, "uncaught script errors:\n" + "\n".join(errors)
+
+
 @pytest.fixture(scope="module")
 def browser():
     if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
@@ -33,7 +50,7 @@ def browser():
 def logged_in_page(browser, server, username="moderator", viewport=(1400, 900), scheme="light"):
     """A new browser context (its own cookies) logged in through the real login form."""
     context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, color_scheme=scheme)
-    page = context.new_page()
+    page = watch_script_errors(context.new_page())
     page.set_default_timeout(TIMEOUT * 3)
     page.goto(f"{server.url}/accounts/login/")
     page.fill("#id_username", username)

@@ -123,7 +123,9 @@ def test_a_click_mutes_in_every_tab_and_a_failure_shows_telnyx_reason(browser, s
               detail="This call is no longer active and can't receive commands.")
     row(moderator, guest).get_by_role("button", name="Hold…").click()
     moderator.locator("#action-submit").click()
-    moderator.locator(".toast.error", has_text="no longer active").wait_for(timeout=TIMEOUT)
+    # Telnyx's reason, and which action it refused, for whom.
+    moderator.locator(".toast.error", has_text="Hold (+15550102) refused. Call has already ended: This call is no "
+                                                "longer active").wait_for(timeout=TIMEOUT)
     assert row(moderator, guest).locator(".badge", has_text="on hold").count() == 0
     moderator.screenshot(path=str(ARTIFACTS / "action-failure.png"), full_page=True)
     for page in (moderator, observer):
@@ -149,6 +151,13 @@ def test_the_dialogs_the_registry_declares_send_what_the_moderator_chose(browser
         "payload": "The meeting starts in one minute.", "voice": "female", "language": "en-GB",
         "payload_type": "text", "command_id": None,
     }
+
+    # A refusal about the fields together says it in the dialog, by the fields' labels (not the body's names).
+    page.get_by_role("button", name="Play…").click()
+    page.locator("#action-submit").click()
+    page.locator("#action-dialog .dialog-error").wait_for(timeout=TIMEOUT)
+    assert "“Audio URL” or “a stored media name” is required" in page.locator("#action-dialog .dialog-error").inner_text()
+    page.get_by_role("button", name="Cancel").click()
 
     page.get_by_role("button", name="● Record…").click()
     page.check("#f-trim")
@@ -223,3 +232,65 @@ def test_a_raised_hand_waits_in_every_tab_until_the_moderator_unmutes_or_lowers_
     assert all(text.endswith("joined") for text in observer.locator("#timeline > li:visible").all_inner_texts())
     for page in (moderator, observer):
         page.context.close()
+
+
+def test_a_moderator_working_by_keyboard_keeps_the_focus_and_the_menu_through_live_updates(browser, sim_stack):
+    """Rows and panels are re-rendered by every update: the focus stays on the control (or the one in its place),
+    an open row menu stays open, Enter in any field of a dialog sends it, and a destructive one opens on Cancel."""
+    sim, server = sim_stack
+    conference_id, (host, guest) = start_conference(sim, server, "Browser keyboard", ["+15550141", "+15550142"])
+    page = logged_in_page(browser, server)
+    page.goto(f"{server.url}/conferences/{conference_id}/")
+    row(page, guest).locator(".badge", has_text="joined").wait_for(timeout=TIMEOUT * 2)
+
+    def focused():
+        return page.evaluate("() => [document.activeElement.textContent.trim(), "
+                             "document.activeElement.closest('tr')?.dataset.callControlId || '']")
+
+    # Enter on a row's Mute: the row comes back muted, with the focus on its Unmute.
+    row(page, guest).get_by_role("button", name="Mute").focus()
+    page.keyboard.press("Enter")
+    row(page, guest).locator(".badge", has_text="muted").wait_for(timeout=TIMEOUT)
+    assert focused() == ["Unmute", guest]
+    page.keyboard.press("Enter")
+    row(page, guest).locator(".badge", has_text="muted").wait_for(state="detached", timeout=TIMEOUT)
+    assert focused() == ["Mute", guest]
+
+    # The row's menu, opened by keyboard, stays open while its row changes under it (another tab mutes the caller).
+    row(page, guest).get_by_role("button", name="More actions for +15550142").focus()
+    page.keyboard.press("ArrowDown")
+    api = server.client()
+    api.headers.update({"X-CSRFToken": api.cookies["csrftoken"], "Referer": server.url})
+    assert api.post(f"/api/conferences/{conference_id}/actions/mute",
+                    json={"call_control_ids": [guest]}).status_code == 200
+    api.close()
+    row(page, guest).locator(".badge", has_text="muted").wait_for(timeout=TIMEOUT)
+    assert page.locator("#row-menu").is_visible() and focused()[0] == "Name this caller…"
+    assert row(page, guest).locator("button[data-menu]").get_attribute("aria-expanded") == "true"
+    page.keyboard.press("Escape")
+    assert focused() == ["More ▾", guest]
+    # …but not once the caller is gone: the menu never acts for a caller who is not there.
+    page.keyboard.press("ArrowDown")
+    api = server.client()
+    api.headers.update({"X-CSRFToken": api.cookies["csrftoken"], "Referer": server.url})
+    assert api.post(f"/api/conferences/{conference_id}/actions/leave", json={"call_control_id": guest}).status_code == 200
+    api.close()
+    page.locator("#row-menu").wait_for(state="hidden", timeout=TIMEOUT)
+    assert page.evaluate("document.activeElement.id") == "legs-title"
+
+    # Enter on a checkbox of a dialog sends the dialog (it used to press Cancel, silently).
+    page.get_by_role("button", name="● Record…").click()
+    page.locator("#f-trim").focus()
+    page.keyboard.press("Space")
+    page.keyboard.press("Enter")
+    page.locator("#conference-summary .badge.rec", has_text="recording").wait_for(timeout=TIMEOUT)
+    (record,) = [r for r in sim.requests_to("/actions/record_start") if conference_id in r["path"]]
+    assert json.loads(record["body"])["trim"] == "trim-silence"
+
+    # A destructive confirmation opens on Cancel: a stray Enter ends nothing.
+    page.get_by_role("button", name="End conference…").click()
+    assert page.evaluate("document.activeElement.id") == "action-cancel"
+    page.keyboard.press("Enter")
+    page.locator("#action-dialog").wait_for(state="hidden")
+    assert not [r for r in sim.requests_to("/actions/end") if conference_id in r["path"]]
+    page.context.close()

@@ -366,7 +366,7 @@ def test_the_whisper_dialog_never_offers_the_participant_as_their_own_target(bro
     page.context.close()
 
 
-def test_the_row_menu_follows_the_menu_button_pattern_and_closes_when_its_row_changes(browser, screens):
+def test_the_row_menu_follows_the_menu_button_pattern_and_its_row_through_updates(browser, screens):
     page = open_page(browser, screens["server"], size="phone")
     page.goto(f"{screens['server'].url}/conferences/{screens['live']}/")
     settle(page)
@@ -394,11 +394,17 @@ def test_the_row_menu_follows_the_menu_button_pattern_and_closes_when_its_row_ch
     assert opener.get_attribute("aria-expanded") == "false"
     assert page.evaluate("() => document.activeElement.dataset.menu") == guest
 
-    # The row re-renders (muted from elsewhere): the menu closes, focus stays on the row's button.
+    # The row re-renders (muted from elsewhere): the menu stays open on the new row's button, where it was.
     opener.click()
     menu.wait_for(state="visible")
     api = screens["api"]
     assert api.post(f"/api/conferences/{screens['live']}/actions/mute", json={"call_control_ids": [guest]}).status_code == 200
+    row(page, guest).locator(".badge", has_text="muted").wait_for()
+    assert menu.is_visible() and opener.get_attribute("aria-expanded") == "true"
+    box, button = menu.bounding_box(), opener.bounding_box()  # beside the new button (Unmute is wider than Mute)
+    assert box["x"] >= 0 and box["x"] + box["width"] <= SIZES["phone"][0]
+    assert abs(box["y"] - (button["y"] + button["height"] + 4)) < 1 or abs(box["y"] + box["height"] + 4 - button["y"]) < 1
+    page.keyboard.press("Escape")
     menu.wait_for(state="hidden")
     assert page.evaluate("() => document.activeElement.dataset.menu") == guest
     assert api.post(f"/api/conferences/{screens['live']}/actions/unmute", json={"call_control_ids": [guest]}).status_code == 200

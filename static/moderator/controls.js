@@ -1,6 +1,7 @@
 // Moderator controls: every button with data-action posts to the actions API. The result shows up
 // through the websocket in every tab; here we only show that a command is in flight, and why it failed.
 
+import { focusHeading } from "./focus.js";
 import { live, toast } from "./live.js";
 
 const dialog = document.getElementById("action-dialog");
@@ -177,11 +178,19 @@ function clearErrors() {
   dialogError.textContent = "";
 }
 
+// The API names fields as the body does (audio_url); the moderator knows them by their labels.
+function inWords(text) {
+  for (const { name, label } of currentForm?.fields || []) {
+    text = text.replace(new RegExp(`\\b${name}\\b`, "g"), `“${label.replace(/^…or | \(optional\)$/g, "")}”`);
+  }
+  return text;
+}
+
 // Show a problem next to its field (the dialog stays open, the input kept), or under the form.
 function showError(name, text) {
   const input = name && fieldsBox.querySelector(`[name="${CSS.escape(name.split(".")[0])}"]`);
   if (!input) {
-    dialogError.textContent = text;
+    dialogError.textContent = inWords(text);
     dialogError.hidden = false;
     return;
   }
@@ -237,7 +246,9 @@ function ask(form, preset, context, submit) {
   submitButton.classList.toggle("danger", Boolean(form.destructive));
   submitButton.removeAttribute("aria-busy");
   dialog.showModal();
-  (fieldsBox.querySelector("input, select, textarea") || submitButton).focus();
+  // A destructive confirmation opens on Cancel: one stray Enter must not end a conference for everyone.
+  const safe = form.destructive ? document.getElementById("action-cancel") : submitButton;
+  (fieldsBox.querySelector("input, select, textarea") || safe).focus();
   return new Promise((resolve, reject) => {
     pending = { submit, resolve, reject };
   });
@@ -253,23 +264,15 @@ function settle(outcome, value) {
 if (dialog) {
   dialogForm.noValidate = true; // validate() shows the browser's verdict inline
   fieldsBox.addEventListener("change", () => currentForm && applyConditions(currentForm));
-  // Enter in a field sends, as in any form: the browser's implicit submission would press the first button, Cancel.
-  fieldsBox.addEventListener("keydown", (event) => {
-    if (event.key !== "Enter" || event.isComposing || !event.target.matches("input:not([type=checkbox])")) return;
-    event.preventDefault();
-    dialogForm.requestSubmit(document.getElementById("action-submit"));
-  });
+  document.getElementById("action-cancel").addEventListener("click", () => settle("resolve", null));
   fieldsBox.addEventListener("input", (event) => {
     if (event.target.getAttribute("aria-invalid") !== "true" || !event.target.checkValidity()) return;
     event.target.removeAttribute("aria-invalid");
     document.getElementById(`${event.target.id}-error`).hidden = true;
   });
+  // Send, or Enter in a field (the browser's implicit submission presses Send, the one submit button).
   dialogForm.addEventListener("submit", async (event) => {
     event.preventDefault();
-    if (event.submitter?.value !== "ok") {
-      settle("resolve", null);
-      return;
-    }
     const submitButton = document.getElementById("action-submit");
     if (!pending || submitButton.getAttribute("aria-busy") === "true") return;
     clearErrors();
@@ -415,16 +418,20 @@ function openRowMenu(opener, focus = "first") {
   menuOpener = opener;
   for (const item of menuItems()) item.dataset.callControlId = opener.dataset.menu;
   rowMenu.hidden = false;
-  // Beside its button, inside the window: never stretched to the window's edge, flipped up near the bottom.
+  placeRowMenu(opener);
+  opener.setAttribute("aria-expanded", "true");
+  const items = menuItems();
+  (focus === "last" ? items.at(-1) : items[0]).focus();
+}
+
+// Beside its button, inside the window: never stretched to the window's edge, flipped up near the bottom.
+function placeRowMenu(opener) {
   const rect = opener.getBoundingClientRect();
   const { offsetWidth: width, offsetHeight: height } = rowMenu;
   const left = Math.max(8, Math.min(rect.right - width, window.innerWidth - width - 8));
   let top = rect.bottom + 4;
   if (top + height > window.innerHeight - 8) top = Math.max(8, rect.top - height - 4);
   Object.assign(rowMenu.style, { left: `${left}px`, top: `${top}px` });
-  opener.setAttribute("aria-expanded", "true");
-  const items = menuItems();
-  (focus === "last" ? items.at(-1) : items[0]).focus();
 }
 
 function closeRowMenu(returnFocus = true) {
@@ -469,15 +476,23 @@ document.addEventListener("keydown", (event) => {
   openRowMenu(opener, event.key === "ArrowUp" ? "last" : "first");
 });
 
-// A row re-rendered (or gone) takes its menu along: the menu never acts for a row that is not there.
+// A row re-rendered follows its menu: the menu stays open on the new row's button (a talker's row changes at
+// every floor change, and it is the row a moderator most wants to act on). A row without the button any more
+// (the caller left) closes it: the menu never acts for a caller who is not there.
 document.addEventListener("row-replaced", (event) => {
   if (!menuOpener || ![menuOpener.dataset.menu, "*"].includes(event.detail.callControlId)) return; // "*": a snapshot
-  const hadFocus = rowMenu.contains(document.activeElement);
   const callControlId = menuOpener.dataset.menu;
-  closeRowMenu(false);
-  if (!hadFocus) return;
   const row = document.querySelector(`#participants tr[data-call-control-id="${CSS.escape(callControlId)}"]`);
-  (row?.querySelector("button[data-menu]") || document.getElementById("legs-title"))?.focus();
+  const opener = row?.querySelector("button[data-menu]");
+  if (opener) {
+    menuOpener = opener;
+    opener.setAttribute("aria-expanded", "true");
+    placeRowMenu(opener);
+    return;
+  }
+  const hadFocus = rowMenu.contains(document.activeElement);
+  closeRowMenu(false);
+  if (hadFocus) focusHeading(document.getElementById("legs-title"));
 });
 
 // --- clicks ----------------------------------------------------------------------------------------
@@ -503,11 +518,19 @@ document.addEventListener("click", async (event) => {
     const result = await perform(button);
     if (result !== null && result !== undefined) toast(`${button.textContent.replace("…", "").trim()}: done`, "success");
   } catch (error) {
-    toast(error.message, "error");
+    // Telnyx's own refusal says what is wrong, not to what: the toast says which action, for whom.
+    toast(error instanceof ApiFailure && error.status < 500 ? `${whatFor(button)} refused. ${error.message}` : error.message, "error");
   } finally {
     button.removeAttribute("aria-busy");
   }
 });
+
+function whatFor(button) {
+  const what = button.textContent.replace(/[…●]/g, "").trim();
+  const row = button.dataset.callControlId && live.rowOf(button.dataset.callControlId);
+  const who = row?.querySelector(".name")?.textContent.trim();
+  return who ? `${what} (${who})` : what;
+}
 
 document.getElementById("select-all")?.addEventListener("change", (event) => {
   // Everyone shown: a search narrows "everyone" to what it found.

@@ -1,5 +1,8 @@
 // Live pages: one websocket per page, a snapshot on (re)connect, versioned updates that replace only the
-// rows they name, timers that tick locally, and reconnection with backoff that never hides staleness.
+// rows they name (the keyboard focus kept in place), timers that tick locally, and reconnection with backoff
+// that never hides staleness.
+
+import { focusIn, keepingFocus, refocus } from "./focus.js";
 
 const root = document.querySelector("[data-live]");
 const isBoard = root?.classList.contains("board");
@@ -39,6 +42,16 @@ function fragment(html) {
   return template.content;
 }
 
+// Replace a panel's content; the focus, if it was in there, stays on its control (or the one in its place).
+function setHTML(id, html, ...fallbacks) {
+  const scope = document.getElementById(id);
+  keepingFocus(scope, () => {
+    scope.innerHTML = html;
+  }, ...fallbacks);
+}
+
+const heading = (id) => document.getElementById(id);
+
 function rowFragment(html) {
   const table = document.createElement("table");
   table.innerHTML = `<tbody>${html}</tbody>`;
@@ -59,6 +72,7 @@ function replaceRow(callControlId, html) {
   const fresh = rowFragment(html);
   if (!fresh) return;
   const current = body.querySelector(`tr[data-call-control-id="${CSS.escape(callControlId)}"]`);
+  const focus = focusIn(current);
   if (current) {
     const selected = current.querySelector(".leg-select")?.checked;
     const box = fresh.querySelector(".leg-select");
@@ -70,6 +84,8 @@ function replaceRow(callControlId, html) {
   }
   markMe(fresh.parentElement || body);
   document.dispatchEvent(new CustomEvent("row-replaced", { detail: { callControlId } }));
+  // After the roster placed the row (a sort may move it): a moved element loses the focus.
+  refocus(focus, fresh, fresh.nextElementSibling, fresh.previousElementSibling, heading("legs-title"));
 }
 
 // The summary says the conference's status: once it is completed, the page is read-only (the server sends
@@ -84,16 +100,19 @@ function readOnlyIfEnded() {
 }
 
 function applyConferenceSnapshot(message) {
-  document.getElementById("conference-summary").innerHTML = message.summary;
-  document.getElementById("hands").innerHTML = message.hands;
-  document.getElementById("bans").innerHTML = message.bans;
-  document.getElementById("participants").innerHTML = message.rows;
-  document.getElementById("timeline").innerHTML = message.timeline;
+  setHTML("conference-summary", message.summary, heading("legs-title"));
+  setHTML("hands", message.hands, heading("legs-title"));
+  setHTML("bans", message.bans, heading("viewers-title"));
+  const participants = document.getElementById("participants");
+  const focus = focusIn(participants);
+  participants.innerHTML = message.rows;
+  setHTML("timeline", message.timeline);
   if (message.captions !== undefined) document.dispatchEvent(new CustomEvent("captions-snapshot", { detail: message.captions }));
   showViewers(message.viewers);
   live.version = message.version;
   markMe();
   document.dispatchEvent(new CustomEvent("row-replaced", { detail: { callControlId: "*" } }));
+  refocus(focus, participants, heading("legs-title"));
   readOnlyIfEnded();
 }
 
@@ -117,9 +136,9 @@ function applyConferenceUpdate(message) {
     return;
   }
   live.version = message.version;
-  document.getElementById("conference-summary").innerHTML = message.summary;
-  if (message.hands !== undefined) document.getElementById("hands").innerHTML = message.hands;
-  if (message.bans !== undefined) document.getElementById("bans").innerHTML = message.bans;
+  setHTML("conference-summary", message.summary, heading("legs-title"));
+  if (message.hands !== undefined) setHTML("hands", message.hands, heading("legs-title"));
+  if (message.bans !== undefined) setHTML("bans", message.bans, heading("viewers-title"));
   // Most of a crowd changed at once (the conference ended, a resync): a snapshot, in parts, is cheaper.
   if (message.refresh) live.resync();
   for (const [callControlId, html] of Object.entries(message.rows)) replaceRow(callControlId, html);
@@ -164,9 +183,9 @@ function readBoardVersions() {
 }
 
 function applyBoardSnapshot(message) {
-  document.getElementById("live-conferences").innerHTML = message.live;
-  document.getElementById("ended-conferences").innerHTML = message.ended;
-  document.getElementById("queues").innerHTML = message.queues;
+  setHTML("live-conferences", message.live, heading("live-title"));
+  setHTML("ended-conferences", message.ended, heading("ended-title"));
+  setHTML("queues", message.queues, heading("queue-title"));
   if (message.alerts !== undefined) document.dispatchEvent(new CustomEvent("alerts-snapshot", { detail: message.alerts }));
   readBoardVersions();
 }
@@ -182,6 +201,7 @@ function applyBoardConference(message) {
   const card = fragment(message.card).firstElementChild;
   const current = document.querySelector(`.conference-card[data-conference-id="${CSS.escape(message.conference_id)}"]`);
   const target = document.getElementById(message.live ? "live-conferences" : "ended-conferences");
+  const focus = focusIn(current);
   if (current && current.parentElement === target) {
     current.replaceWith(card);
   } else {
@@ -194,6 +214,7 @@ function applyBoardConference(message) {
       liveList.innerHTML = '<p class="empty">No live conferences right now.</p>';
     }
   }
+  refocus(focus, card, heading("live-title"));
   tick();
 }
 
@@ -213,7 +234,7 @@ function handle(message) {
       applyBoardConference(message);
       break;
     case "queues":
-      document.getElementById("queues").innerHTML = message.html;
+      setHTML("queues", message.html, heading("queue-title"));
       break;
     case "presence":
       showViewers(message.viewers);
