@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import pytest
+
+from moderator.control.registry import CONFERENCE_ACTIONS
+from moderator.live.timeline import end_reason
 from moderator.models import Call, Conference, Participant, Recording, WaitingCall, WebhookEvent
+from moderator.state import rules
 from tests.telnyx_events import at, conference_life, event, leg
 
 CONF = {"conference_id": "conf-1", "connection_id": "conn-1"}
@@ -175,6 +182,31 @@ def test_ended_before_joined_leaves_the_leg_left(deliver):
     participant = Participant.objects.get()
     assert participant.status == "left"
     assert Conference.objects.get().status == "completed"
+
+
+@pytest.mark.parametrize("moderator_first", [True, False], ids=["end-accepted-first", "webhook-first"])
+def test_a_conference_a_moderator_ended_says_so_though_its_webhook_says_all_left(deliver, moderator_first):
+    deliver(event("conference.created", {**leg("alice"), **CONF}, at(1), occurred_in_payload=True))
+
+    def end_accepted():  # what Telnyx accepting the moderator's end means (the action's own path)
+        rules.apply_accepted(Conference.objects.get(), CONFERENCE_ACTIONS["end"].accepted, {})
+
+    ended = event("conference.ended", {**CONF, "reason": "all_left"}, at(9), occurred_in_payload=True)
+    if moderator_first:
+        end_accepted()
+        deliver(ended)
+    else:
+        deliver(ended)
+        end_accepted()
+    conference = Conference.objects.get()
+    assert conference.status == "completed" and conference.ended_at == datetime.fromisoformat(at(9))
+    assert end_reason(conference.end_reason) == "ended by a moderator"
+
+
+def test_a_conference_everyone_left_says_so(deliver):
+    deliver(event("conference.created", {**leg("alice"), **CONF}, at(1), occurred_in_payload=True),
+            event("conference.ended", {**CONF, "reason": "all_left"}, at(9), occurred_in_payload=True))
+    assert end_reason(Conference.objects.get().end_reason) == "everyone left"
 
 
 def test_duplicate_event_is_acknowledged_and_changes_nothing(deliver):

@@ -84,7 +84,7 @@ CONFERENCE_ACTIONS: dict[str, Action] = {
                          "stays up, parked).", destructive=True)),
         Action("end", "conference", schemas.End, "end_conference", True, "end the conference",
                form=Form("End the conference?", confirm="Everyone still on the call will be disconnected.",
-                         destructive=True)),
+                         destructive=True), accepted=rules.ended_by_moderator),
         Action("hold", "conference", schemas.Hold, "hold", False, "hold", targets="legs",
                form=Form("Put on hold", (Field("audio_url", "Hold music URL (optional)", "url"), AUDIO[1])),
                accepted=rules.legs_flag("on_hold", True)),

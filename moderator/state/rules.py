@@ -300,12 +300,19 @@ def _conference_created(ws: WorkingSet, event: TelnyxEvent, when: datetime) -> N
         ws.unnamed.add(conference.telnyx_id)
 
 
+ALL_LEFT, ENDED_VIA_API = "all_left", "ended_via_api"  # conference end reasons
+
+
 def _conference_ended(ws: WorkingSet, event: TelnyxEvent, when: datetime) -> None:
     conference = ws.conference(event.conference_id)
     was_live = conference.status != Conference.Status.COMPLETED
     if was_live or (conference.ended_at and when < conference.ended_at):
         conference.ended_at = when
-        conference.end_reason = _text(event.payload, "reason", Conference, "end_reason")
+        reason = _text(event.payload, "reason", Conference, "end_reason")
+        # The webhook's reasons have no "ended_via_api": a moderator's end arrives as all_left. What the product
+        # knows from Telnyx accepting that end (`ended_by_moderator`), in either order, is the truer reason.
+        if not (reason == ALL_LEFT and conference.end_reason == ENDED_VIA_API):
+            conference.end_reason = reason
     conference.status = Conference.Status.COMPLETED
     _clamp_conference(conference)
     for (telnyx_id, call_control_id), leg in ws.legs.items():
@@ -652,6 +659,15 @@ def legs_flag(field_name: str, value: bool) -> Accepted:
                 changes.participant(conference.telnyx_id, leg.call_control_id)
 
     return accepted
+
+
+def ended_by_moderator(conference: Conference, params: dict[str, Any], changes: Changes) -> None:
+    """end_conference accepted: the conference ends because a moderator ended it (Telnyx's own resource says
+    ended_via_api). Its conference.ended webhook, before or after, brings when it ended and says all_left."""
+    if conference.end_reason in ("", ALL_LEFT):
+        conference.end_reason = ENDED_VIA_API
+        conference.save(update_fields=["end_reason", "updated_at"])
+        changes.conference(conference.telnyx_id)
 
 
 def conference_flag(field_name: str, value: bool) -> Accepted:
