@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from moderator.models import ModeratorAction, Participant
+from moderator.models import Call, ModeratorAction, Participant
 from tests.fixtures_actions import act
 
 pytestmark = pytest.mark.django_db
@@ -58,13 +58,16 @@ def test_a_real_telnyx_refusal_reaches_the_moderator(live_conference, moderator_
     assert "no longer active" in response.json()["error"]["detail"]
 
 
-def test_telnyx_500_is_502_naming_the_action_and_leg(live_conference, moderator_client, telnyx):
-    guest = live_conference["legs"][1]
+def test_telnyx_500_is_502_naming_the_action_and_the_caller(live_conference, moderator_client, telnyx):
+    guest, other = live_conference["legs"][1:]
+    Call.objects.create(call_control_id=guest, from_number="+15550002")  # as its call.initiated tells
     telnyx.fault("/v2/conferences/*/actions/mute", status=500, times=5)
-    response = act(moderator_client, live_conference, "mute", {"call_control_ids": [guest]})
+    response = act(moderator_client, live_conference, "mute", {"call_control_ids": [guest, other]})
     assert response.status_code == 502
     error = response.json()["error"]
-    assert error["title"] == "Telnyx failed to mute" and guest in error["detail"]
+    # Named as the page names them: by number, or (a caller not known yet) by the end of the leg's id.
+    assert error == {"status": 502, "code": "90000", "title": "Telnyx failed to mute",
+                     "detail": f"Telnyx answered 500 to mute on +15550002, Leg …{other[-6:]}: Simulated failure."}
     assert not Participant.objects.filter(muted=True).exists()
     assert len(telnyx.requests_to("/actions/mute")) == 1  # never retried blindly
     assert ModeratorAction.objects.get(action="mute").outcome == "failed"

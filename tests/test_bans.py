@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from moderator.models import Ban, ModeratorAction
+from moderator.models import Ban, Conference, ModeratorAction
 from tests.fixtures_dial_in import OPEN_ROOM, dashboard_conference, dial, sim_call, sim_members
 from tests.fixtures_live_server import eventually
 from tests.telnyx_events import at, event, leg
@@ -74,12 +74,22 @@ def adhoc(deliver):
          "for_good: Input should be a valid boolean, unable to interpret input"),
         ("/api/conferences/nope/ban", {"call_control_id": "v3:bob"}, 404, "no conference with id nope"),
         ("/api/bans/999/lift", {}, 404, "no ban with id 999"),
+        ("/api/conferences/conf-adhoc/lock", {"locked": True}, 409, "the conference was started for no dial-in "
+         "room: nobody dials in to it, so there is no new caller to keep waiting"),
     ],
 )
-def test_a_ban_that_cannot_be_is_a_clear_error_that_changes_nothing(adhoc, moderator_client, path, body, status, detail):
+def test_a_ban_or_lock_that_cannot_be_is_a_clear_error_that_changes_nothing(adhoc, moderator_client, path, body, status,
+                                                                             detail):
     response = moderator_client.post(path, body, content_type="application/json")
     assert response.status_code == status and response.json()["error"]["detail"] == detail
     assert not Ban.objects.exists() and not ModeratorAction.objects.exists()
+    assert not Conference.objects.filter(locked=True).exists()
+
+
+@pytest.mark.django_db
+def test_a_conference_no_one_dials_in_to_offers_no_lock(adhoc, moderator_client):
+    page = moderator_client.get("/conferences/conf-adhoc/").content.decode()
+    assert 'data-action="end"' in page and 'data-action="lock"' not in page and 'data-action="unlock"' not in page
 
 
 @pytest.mark.django_db

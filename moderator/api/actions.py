@@ -59,8 +59,8 @@ def answer(run) -> JsonResponse:
         return error(404, "call not found", f"no call with call_control_id {exc}")
     except actions.NoNumber:
         return error(409, "no number", "the call has no caller number to name")
-    except actions.NoRoom:
-        return error(409, "no room", "the conference was started for no dial-in room: there is no room to ban from")
+    except actions.NoRoom as exc:
+        return error(409, "no room", f"the conference was started for no dial-in room: {exc}")
     except actions.UnknownBan as exc:
         return error(404, "ban not found", f"no ban with id {exc}")
     except actions.NotARoomQueue as exc:

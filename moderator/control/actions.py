@@ -55,7 +55,8 @@ class UnknownBan(Exception):
 
 
 class NoRoom(Exception):
-    """The conference was started for no room: there is no room to refuse the number in."""
+    """The conference was started for no dial-in room: nobody dials in to it, so there is no number to refuse
+    (a ban) and no caller to keep waiting (a lock). The message says which."""
 
 
 class NotARoomQueue(Exception):
@@ -68,9 +69,13 @@ def _targets(params: dict[str, Any]) -> list[str]:
     return [params["call_control_id"]] if params.get("call_control_id") else []
 
 
-def _target_text(conference_id: str | None, targets: list[str]) -> str:
+def _target_text(conference: Conference | None, conference_id: str | None, targets: list[str]) -> str:
+    """Whom a command was for, as the page names them: callers by name or number, a conference by its name."""
     if targets:
-        return "leg " + ", ".join(targets[:3]) + (" …" if len(targets) > 3 else "")
+        callers = timeline.callers_of(targets[:3])
+        return ", ".join(timeline.leg_name(t, callers) for t in targets[:3]) + (f" and {len(targets) - 3} more" if len(targets) > 3 else "")
+    if conference is not None and conference.name:
+        return f"conference “{conference.name}”"
     return f"conference {conference_id}" if conference_id else "the call"
 
 
@@ -106,7 +111,7 @@ def _attempt(
     try:
         response = send(
             action.describe,
-            _target_text(conference_id, targets),
+            _target_text(conference, conference_id, targets),
             lambda client: call(client, {**params, **({"command_id": command_id} if command_id else {})}),
             retries=RETRIES_WITH_COMMAND_ID if command_id else 0,
         )
@@ -350,6 +355,8 @@ def lock_conference(user, conference_id: str, body: dict[str, Any]) -> dict[str,
     conference = Conference.objects.filter(telnyx_id=conference_id).select_related("room").first()
     if conference is None:
         raise UnknownConference(conference_id)
+    if conference.room is None:
+        raise NoRoom("nobody dials in to it, so there is no new caller to keep waiting")
     with transaction.atomic():
         changes = rules.apply_accepted(conference, rules.conference_flag("locked", locked), {})
         admitted = []
@@ -386,7 +393,7 @@ def ban_caller(user, conference_id: str, body: dict[str, Any]) -> dict[str, Any]
     if conference is None:
         raise UnknownConference(conference_id)
     if conference.room is None:
-        raise NoRoom(conference_id)
+        raise NoRoom("there is no room to ban from")
     call_control_id = params["call_control_id"]
     number = Call.objects.filter(call_control_id=call_control_id).values_list("from_number", flat=True).first()
     if not number:
