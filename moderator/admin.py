@@ -142,6 +142,23 @@ class EndReasonFilter(admin.SimpleListFilter):
         return queryset.filter(end_reason=self.value()) if self.value() else queryset
 
 
+class RoutingProblemFilter(admin.SimpleListFilter):
+    """The dial-in calls routing could not place (the board lists the latest few, and links here for the rest)."""
+
+    title = "dial-in problem"
+    parameter_name = "routing_problem"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "yes"), ("no", "no")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(routing_error="")
+        if self.value() == "no":
+            return queryset.filter(routing_error="")
+        return queryset
+
+
 @admin.register(Conference)
 class ConferenceAdmin(TelnyxOwned, admin.ModelAdmin):
     """Telnyx's record, but its name is ours to give."""
@@ -298,8 +315,9 @@ class CallAdmin(ReadOnly, admin.ModelAdmin):
         "ended_at",
         "hangup_cause",
         "routing_note",
+        "routing_error",
     )
-    list_filter = ("state", "direction", "hangup_cause")
+    list_filter = ("state", "direction", "hangup_cause", RoutingProblemFilter)
     search_fields = ("call_control_id", "from_number", "caller_name", "to_number", "call_session_id")
 
 

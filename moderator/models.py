@@ -12,6 +12,7 @@ import uuid
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 
 
@@ -85,6 +86,10 @@ class Conference(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.telnyx_id
+
+    def get_absolute_url(self) -> str:
+        """Its live view (the admin's "View on site")."""
+        return reverse("conference", args=[self.telnyx_id])
 
     @property
     def is_live(self) -> bool:

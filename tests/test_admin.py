@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
 
@@ -42,6 +43,9 @@ def test_conference_page_shows_attendance(admin_client_with_data):
     conference = Conference.objects.get()
     page = admin_client_with_data.get(f"/admin/moderator/conference/{conference.pk}/change/").content.decode()
     assert "Attendance" in page and "v3:alice" in page and "talk time" in page.lower()
+    # One click to the conference's live view ("View on site").
+    view_on_site = re.search(r'href="([^"]+)" class="viewsitelink"', page).group(1)
+    assert admin_client_with_data.get(view_on_site)["Location"].endswith("/conferences/conf-1/")
 
 
 def test_webhook_event_is_read_only_with_pretty_json(admin_client_with_data):
@@ -101,3 +105,32 @@ def test_room_moderator_numbers_are_one_per_line_validated_and_saved_as_a_list(a
     page = response.content.decode()
     assert response.status_code == 200 and not Room.objects.filter(name="Bad").exists()
     assert "“555-0199” is not a phone number in E.164 form" in page and "“0100” is not a phone number" in page
+
+
+def test_the_board_lists_the_latest_dial_in_problems_and_links_to_all_of_them(admin_client):
+    import html
+    import re
+
+    from moderator.live.fragments import DIAL_IN_PROBLEMS
+    from moderator.models import Call
+
+    total = DIAL_IN_PROBLEMS + 3
+    for i in range(total):
+        Call.objects.create(call_control_id=f"v3:stuck-{i}", from_number=f"+1555070{i:04d}", state="answered",
+                            routing_error="Queue full: the queue is full (90036)")
+    Call.objects.create(call_control_id="v3:placed", from_number="+15550799999", state="answered")
+    board = admin_client.get("/").content.decode()
+    assert board.count('class="routing-problem"') == DIAL_IN_PROBLEMS
+    assert f'Dial-in problems <span class="count">{total}</span>' in board
+    assert f"The latest {DIAL_IN_PROBLEMS} of {total} in the last hour" in board
+    every_one = html.unescape(re.search(r'href="([^"]*routing_problem=yes)"', board).group(1))
+    listed = admin_client.get(every_one).content.decode()
+    assert all(f"v3:stuck-{i}" in listed for i in range(total)) and "v3:placed" not in listed
+
+
+def test_the_admin_lists_times_to_the_second(admin_client_with_data):
+    import re
+
+    listed = admin_client_with_data.get("/admin/moderator/webhookevent/").content.decode()
+    # The events of conference_life are 0.1–1 s apart: a minute would make them all alike.
+    assert re.search(r"Nov\. 24, 2026, 09:00:0\d", listed), listed[:2000]

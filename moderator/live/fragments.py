@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db.models import Count, Q
 from django.template import engines
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
@@ -215,12 +216,17 @@ def queues_context() -> dict[str, Any]:
         }
         for name, calls in queues_dict().items()
     ]
-    problems = list(
-        Call.objects.exclude(routing_error="")
-        .filter(updated_at__gte=timezone.now() - DIAL_IN_PROBLEMS_FOR)
-        .order_by("-updated_at", "-id")[:DIAL_IN_PROBLEMS]
-    )
-    return {"queues": queues, "problems": problems, "now": iso(timezone.now())}
+    recent_problems = Call.objects.exclude(routing_error="").filter(updated_at__gte=timezone.now() - DIAL_IN_PROBLEMS_FOR)
+    problems = list(recent_problems.order_by("-updated_at", "-id")[:DIAL_IN_PROBLEMS])
+    # The latest few are listed; the rest are counted and a click away (the admin's list of them), never dropped silently.
+    problems_total = recent_problems.count() if len(problems) == DIAL_IN_PROBLEMS else len(problems)
+    return {
+        "queues": queues,
+        "problems": problems,
+        "problems_total": problems_total,
+        "problems_url": reverse("admin:moderator_call_changelist") + "?routing_problem=yes",
+        "now": iso(timezone.now()),
+    }
 
 
 def board_parts(can_moderate: bool) -> dict[str, Any]:
