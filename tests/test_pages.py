@@ -53,6 +53,16 @@ def test_live_view_shows_each_leg_with_states_in_words(deliver, moderator_client
     assert 'data-action="mute"' in page
 
 
+def test_a_leg_that_left_shows_no_state_it_had_in_the_call(deliver, moderator_client):
+    deliver(*conference_life("conf-1", ["alice", "bob"])[:6])
+    Participant.objects.filter(call_control_id="v3:bob").update(muted=True, on_hold=True, supervisor_role="whisper")
+    deliver(event("conference.participant.left", {**leg("bob"), "conference_id": "conf-1"}, at(30)))
+    page = moderator_client.get("/conferences/conf-1/").content.decode()
+    bob = page[page.index('data-call-control-id="v3:bob"'):]
+    bob = bob[:bob.index("</tr>")]
+    assert ">left<" in bob and not any(f">{word}<" in bob for word in ("muted", "on hold", "whisper"))
+
+
 def test_ended_conference_shows_attendance_and_recordings(deliver, observer_client):
     deliver(*conference_life("conf-1", ["alice", "bob"]))
     page = observer_client.get("/conferences/conf-1/").content.decode()

@@ -7,7 +7,7 @@ import pytest
 from channels.testing import WebsocketCommunicator
 
 from moderator.asgi import application
-from moderator.models import ModeratorAction
+from moderator.models import ModeratorAction, Participant
 from tests.telnyx_events import at, event, leg
 
 pytestmark = pytest.mark.django_db
@@ -40,10 +40,22 @@ def test_star_one_raises_the_hand_on_the_row_and_in_the_hands_list(bob_in_a_conf
     page = moderator_client.get("/conferences/conf-hands/").content.decode()
     assert '<span class="badge hand">hand raised</span>' in page
     assert '<h2 id="hands-title">Hands raised <span class="count">1</span></h2>' in page
-    assert 'aria-label="Unmute next: +15550801"' in page and 'aria-label="Lower the hand of +15550801"' in page
+    assert 'aria-label="Lower the hand of +15550801"' in page
+    assert "Unmute next" not in page and 'aria-label="Unmute +15550801"' not in page  # bob is not muted: he can speak
     deliver(*keys("bob", ("*", 20.0), ("1", 20.1)))
     assert bob(moderator_client)["hand_raised_at"] is None
     assert "Hands raised" not in moderator_client.get("/conferences/conf-hands/").content.decode()
+
+
+def test_unmute_next_is_the_first_hand_of_someone_muted(bob_in_a_conference, deliver, moderator_client):
+    deliver(event("call.initiated", {**leg("carol"), "from": "+15550802", "to": "+15550100"}, at(3)),
+            event("conference.participant.joined", {**leg("carol"), **CONF}, at(3)))
+    Participant.objects.filter(call_control_id="v3:carol").update(muted=True)  # a moderator's mute: no webhook
+    deliver(*keys("bob", ("*", 10.0), ("1", 10.1)), *keys("carol", ("*", 11.0), ("1", 11.1)))  # bob first
+    page = moderator_client.get("/conferences/conf-hands/").content.decode()
+    assert '<span class="count">2</span>' in page
+    assert 'aria-label="Unmute next: +15550802"' in page and 'aria-label="Unmute +15550802"' in page
+    assert 'aria-label="Unmute +15550801"' not in page and 'aria-label="Lower the hand of +15550801"' in page
 
 
 @pytest.mark.parametrize(
