@@ -7,9 +7,10 @@ from datetime import datetime
 import pytest
 
 from moderator.control.registry import CONFERENCE_ACTIONS
-from moderator.live.timeline import end_reason
+from moderator.live.timeline import end_reason, history
 from moderator.models import Call, Conference, Participant, Recording, WaitingCall, WebhookEvent
 from moderator.state import rules
+from tests.delivery import apply_stored, post_webhook
 from tests.telnyx_events import at, conference_life, event, leg
 
 CONF = {"conference_id": "conf-1", "connection_id": "conn-1"}
@@ -194,13 +195,16 @@ def test_a_conference_a_moderator_ended_says_so_though_its_webhook_says_all_left
     ended = event("conference.ended", {**CONF, "reason": "all_left"}, at(9), occurred_in_payload=True)
     if moderator_first:
         end_accepted()
-        deliver(ended)
+        assert post_webhook(ended).status_code == 200
+        (note,) = [n for n in apply_stored().changes.timeline if n.event_type == "conference.ended"]
+        assert note.detail == "ended_via_api"  # the live pages' timeline says so too
     else:
         deliver(ended)
         end_accepted()
     conference = Conference.objects.get()
     assert conference.status == "completed" and conference.ended_at == datetime.fromisoformat(at(9))
     assert end_reason(conference.end_reason) == "ended by a moderator"
+    assert "Conference ended (ended by a moderator)" in [e["text"] for e in history(conference)]
 
 
 def test_a_conference_everyone_left_says_so(deliver):

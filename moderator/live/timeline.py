@@ -8,6 +8,7 @@ so a page never shows one twice when a snapshot and an update both carry it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from moderator.models import Conference, ModeratorAction, WebhookEvent
@@ -256,9 +257,12 @@ def history(conference: Conference) -> list[dict[str, Any]]:
     notes = []
     for raw in events:
         try:
-            notes.append(TimelineNote.of(parse_event(raw.encode())))
+            note = TimelineNote.of(parse_event(raw.encode()))
         except WebhookRejected:
             continue  # stored and applied, so parseable; but a page must not fail on one old row
+        if note.event_type == "conference.ended" and conference.end_reason:
+            note = replace(note, detail=conference.end_reason)  # Telnyx says all_left when a moderator ended it
+        notes.append(note)
     callers = callers_of({n.call_control_id for n in notes if n.call_control_id}
                          | {c for a in actions for c in named_legs(a)})
     worded = [event_entry(n, callers) for n in notes] + [action_entry(a, callers) for a in actions]

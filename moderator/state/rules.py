@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -607,7 +608,10 @@ def apply(ws: WorkingSet, event: TelnyxEvent) -> None:
     when = event_time(event)
     RULES[event.event_type](ws, event, when)
     if event.conference_id:
-        ws.timeline.append(TimelineNote.of(event, at=when))
+        note = TimelineNote.of(event, at=when)
+        if event.event_type == "conference.ended":  # the product's reason (`_conference_ended`), not the webhook's
+            note = replace(note, detail=ws.conference(event.conference_id).end_reason)
+        ws.timeline.append(note)
 
 
 def bump_versions(changes: Changes) -> None:
