@@ -88,6 +88,8 @@ def test_board_and_live_view_follow_webhooks_in_two_tabs_and_across_a_restart(br
     deliver(dashboard, event("conference.participant.left", {**leg("bob"), **conf}, at(5)))
     for page in (first, second):
         row(page, "v3:bob").locator(".badge", has_text="left").wait_for(timeout=TIMEOUT)
+    second.check("#hide-left")  # remembered across visits
+    row(second, "v3:bob").wait_for(state="hidden")
 
     # The server restarts: the pages say so, reconnect, and catch up with what happened meanwhile.
     dashboard.stop()
@@ -99,6 +101,10 @@ def test_board_and_live_view_follow_webhooks_in_two_tabs_and_across_a_restart(br
         row(page, "v3:alice").locator(".badge", has_text="left").wait_for(timeout=TIMEOUT * 4)
         page.locator("#conference-summary", has_text="Attendance").wait_for(timeout=TIMEOUT)
         assert page.locator("#connection").is_hidden()
+    # Ended, everyone has left: a remembered "hide who left" hides no one, and is put away with "hands first".
+    roster = second.locator("#participants tr.leg")
+    assert roster.count() == 2 and all(roster.nth(i).is_visible() for i in range(2))
+    assert second.locator("#hide-left").is_hidden() and second.locator("#hands-first").is_hidden()
     board.locator('#ended-conferences [data-conference-id="browser-1"]').wait_for(timeout=TIMEOUT * 4)
     assert board.locator('#live-conferences [data-conference-id="browser-1"]').count() == 0
     for page in (board, first, second):

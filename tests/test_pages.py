@@ -63,6 +63,18 @@ def test_a_leg_that_left_shows_no_state_it_had_in_the_call(deliver, moderator_cl
     assert ">left<" in bob and not any(f">{word}<" in bob for word in ("muted", "on hold", "whisper"))
 
 
+@pytest.mark.parametrize(("callers", "folded"), [(3, False), (13, True)])
+def test_an_ended_conference_folds_a_long_attendance_and_puts_away_the_live_only_choices(deliver, observer_client,
+                                                                                        callers, folded):
+    deliver(*conference_life("conf-1", [f"caller{i}" for i in range(callers)]))
+    page = observer_client.get("/conferences/conf-1/").content.decode()
+    assert f'<h2>Attendance <span class="count">{callers}</span></h2>' in page
+    assert ('<details class="attendance-details">' in page) is folded
+    assert ('<details class="attendance-details" open>' in page) is not folded
+    assert '<label class="check live-only" hidden><input type="checkbox" id="hide-left">' in page
+    assert '<label class="check live-only" hidden><input type="checkbox" id="hands-first">' in page
+
+
 def test_ended_conference_shows_attendance_and_recordings(deliver, observer_client):
     deliver(*conference_life("conf-1", ["alice", "bob"]))
     page = observer_client.get("/conferences/conf-1/").content.decode()

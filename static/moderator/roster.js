@@ -17,8 +17,14 @@ const HANDS_FIRST = "moderator.hands-first";
 const rows = () => body.querySelectorAll("tr.leg");
 let query = "";
 
+// Once the conference has ended everyone has left and no hand is up: "hide who left" and "hands first" mean
+// nothing then (a remembered "hide who left" would hide everyone), and are put away.
+const ended = () => document.querySelector("#conference-summary .summary")?.dataset.status === "completed";
+const hidingLeft = () => hideLeft.checked && !ended();
+const handsFirstNow = () => handsFirst.checked && !ended();
+
 function matches(row) {
-  if (hideLeft.checked && row.dataset.status === "left") return false;
+  if (hidingLeft() && row.dataset.status === "left") return false;
   if (!query) return true;
   const name = row.querySelector(".name")?.textContent || "";
   return `${name} ${row.dataset.from}`.toLowerCase().includes(query);
@@ -47,7 +53,7 @@ function say() {
   }
   const parts = [];
   if (query) parts.push(`${shown} of ${total} match “${search.value.trim()}”`);
-  if (hideLeft.checked && left) parts.push(`${left} who left hidden`);
+  if (hidingLeft() && left) parts.push(`${left} who left hidden`);
   status.textContent = parts.join(" · ");
 }
 
@@ -77,7 +83,7 @@ const KEYS = {
 };
 
 function rank(row) {
-  if (!handsFirst.checked) return 0;
+  if (!handsFirstNow()) return 0;
   if (row.querySelector(".badge.hand")) return 0;
   return row.classList.contains("talking") ? 1 : 2;
 }
@@ -141,6 +147,14 @@ if (body && search && hideLeft && status && sortBy && handsFirst) {
   });
   handsFirst.addEventListener("change", () => {
     localStorage.setItem(HANDS_FIRST, handsFirst.checked ? "1" : "0");
+    sortRows();
+  });
+  let wasEnded = ended();
+  document.addEventListener("live-updated", () => {
+    if (wasEnded || !ended()) return;
+    wasEnded = true;
+    for (const choice of document.querySelectorAll(".roster-tools .live-only")) choice.hidden = true;
+    filterAll();
     sortRows();
   });
   noteArrivals(true);
