@@ -293,6 +293,13 @@ def test_a_moderator_working_by_keyboard_keeps_the_focus_and_the_menu_through_li
     (record,) = [r for r in sim.requests_to("/actions/record_start") if conference_id in r["path"]]
     assert json.loads(record["body"])["trim"] == "trim-silence"
 
+    # Alone on the call, the host's whisper has no one to choose, and says so.
+    row(page, host).get_by_role("button", name="Role…").click()
+    page.select_option("#f-supervisor_role", "whisper")
+    assert page.locator("#f-whisper_call_control_ids option").all_inner_texts() == [
+        "Nobody else is on the call: a whisper would reach no one."]
+    page.get_by_role("button", name="Cancel").click()
+
     # A destructive confirmation opens on Cancel: a stray Enter ends nothing.
     page.get_by_role("button", name="End conference…").click()
     assert page.evaluate("document.activeElement.id") == "action-cancel"

@@ -33,7 +33,7 @@ class Field:
     required: bool = False
     hint: str = ""  # shown under the input
     shown_when: tuple[str, str] | None = None  # (field, value): only then does this field apply
-    empty: str = ""  # for calls/queues: what the dialog says when there is nothing to choose
+    empty: str = ""  # for legs, calls, queues: what the dialog says when there is nothing to choose
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,8 @@ CONFERENCE_ACTIONS: dict[str, Action] = {
                form=Form("Supervisor role", (
                    Field("supervisor_role", "Role", "select", ROLES),
                    Field("whisper_call_control_ids", "Whisper to", "legs", shown_when=("supervisor_role", "whisper"),
-                         hint="Only these participants hear the whisperer. Hold Ctrl or ⌘ to choose several."),
+                         hint="Only these participants hear the whisperer. Hold Ctrl or ⌘ to choose several.",
+                         empty="Nobody else is on the call: a whisper would reach no one."),
                )), accepted=rules.supervisor_role),
     )
 }

@@ -103,6 +103,7 @@ function field(spec, context) {
       if (row.dataset.callControlId === context.self) continue;
       input.append(option(row.dataset.callControlId, row.querySelector(".name").textContent));
     }
+    if (!input.options.length) input.append(Object.assign(option("", spec.empty || "Nobody else is on the call."), { disabled: true }));
   } else if (kind === "conferences") {
     input = document.createElement("select");
     for (const card of document.querySelectorAll('#live-conferences .conference-card[data-live="1"]')) {
