@@ -253,6 +253,17 @@ def test_a_moderator_working_by_keyboard_keeps_the_focus_and_the_menu_through_li
         return page.evaluate("() => [document.activeElement.textContent.trim(), "
                              "document.activeElement.closest('tr')?.dataset.callControlId || '']")
 
+    # The first Tab stop skips to the roster; the toolbar is one Tab stop, and the arrow keys move along it.
+    page.keyboard.press("Tab")
+    assert focused()[0] == "Skip to the participants"
+    page.locator('[role="toolbar"] button').first.focus()
+    for key, name in (("ArrowRight", "Mute all but me"), ("End", "End conference…"), ("ArrowRight", "Mute all"),
+                      ("ArrowLeft", "End conference…"), ("Home", "Mute all")):
+        page.keyboard.press(key)
+        assert focused()[0] == name, key
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "roster-search"
+
     # Enter on a row's Mute: the row comes back muted, with the focus on its Unmute.
     row(page, guest).get_by_role("button", name="Mute").focus()
     page.keyboard.press("Enter")

@@ -407,6 +407,29 @@ function refreshAvailability() {
   }
 }
 
+// --- the conference's toolbar: one Tab stop, the arrow keys move along it (the WAI-ARIA toolbar pattern) ----
+// Twenty buttons would otherwise be twenty Tab presses between the page's top and its roster.
+
+const toolbar = document.querySelector('.toolbar[role="toolbar"]');
+const toolbarButtons = () => [...toolbar.querySelectorAll("button")].filter((button) => button.getClientRects().length);
+
+function rove(current) {
+  for (const button of toolbarButtons()) button.tabIndex = button === current ? 0 : -1;
+}
+
+if (toolbar) {
+  rove(toolbarButtons()[0]);
+  toolbar.addEventListener("focusin", (event) => event.target.matches("button") && rove(event.target));
+  toolbar.addEventListener("keydown", (event) => {
+    const buttons = toolbarButtons();
+    const at = buttons.indexOf(document.activeElement);
+    const to = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: buttons.length - 1 }[event.key];
+    if (at < 0 || to === undefined) return;
+    event.preventDefault();
+    buttons[(to + buttons.length) % buttons.length].focus(); // (focusin roves the Tab stop along)
+  });
+}
+
 // --- the row's "More" menu: one shared menu, the WAI-ARIA menu button pattern ---------------------
 // A row carries only its frequent buttons, so a 1,000-leg table stays light.
 
