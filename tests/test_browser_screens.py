@@ -54,14 +54,15 @@ Participant.objects.bulk_create([Participant(conference=hall, call_control_id=f'
 
 
 def seed_room(server: LiveServer) -> None:
-    """A room with a waiting room and two callers in it, and a parked call. Made after the simulator's calls are
-    placed: with a room, dial-in routing hangs up a call to a number no room claims."""
+    """A room with a waiting room and thirty callers in it (more than a screen: the list scrolls), and a parked
+    call. Made after the simulator's calls are placed: with a room, dial-in routing hangs up a call to a number no
+    room claims."""
     server.manage("shell", "-c", f"""
 from django.utils import timezone
 from moderator.models import Call, Conference, Room, RoomNumber, WaitingCall
 room = Room.objects.create(name='Town hall', waiting_room=True, moderator_numbers=['+15550199'])
 RoomNumber.objects.create(room=room, number='+15550100')
-for i, number in enumerate(['+15550181', '+15550182']):
+for i, number in enumerate(['+15550181', '+15550182'] + [f'+1555083{{i:04d}}' for i in range(28)]):
     Call.objects.create(call_control_id=f'v3:waiting-{{i}}', from_number=number, to_number='+15550100', state='answered')
     WaitingCall.objects.create(call_control_id=f'v3:waiting-{{i}}', queue_name=room.queue_name,
                                enqueued_at=timezone.now(), position=i + 1)
