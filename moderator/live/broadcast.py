@@ -184,6 +184,13 @@ _server_loop: asyncio.AbstractEventLoop | None = None
 SEND_WITHIN = 10.0  # seconds: a send queues the messages, it never waits for a socket
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 def serve_on(loop: asyncio.AbstractEventLoop | None) -> None:
     global _server_loop
     _server_loop = loop
@@ -194,8 +201,9 @@ def send(messages: list[tuple[str, dict[str, Any]]]) -> None:
     if not messages:
         return
     loop = _server_loop
-    if loop is None or not loop.is_running():
-        async_to_sync(send_async)(messages)  # a request's thread (asgiref finds its loop), or no server: tests
+    if loop is None or not loop.is_running() or _running_loop() is loop:
+        # No server (tests), or called on the loop itself: asgiref's way (which refuses the latter, clearly).
+        async_to_sync(send_async)(messages)
         return
     try:
         asyncio.run_coroutine_threadsafe(send_async(messages), loop).result(SEND_WITHIN)
