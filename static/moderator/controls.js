@@ -500,8 +500,8 @@ document.addEventListener("keydown", (event) => {
   openRowMenu(opener, event.key === "ArrowUp" ? "last" : "first");
 });
 
-// A row re-rendered follows its menu: the menu stays open on the new row's button (a talker's row changes at
-// every floor change, and it is the row a moderator most wants to act on). A row without the button any more
+// The menu follows its row through a re-render: it stays open on the new row's button (a talker's row changes
+// at every floor change, and it is the row a moderator most wants to act on). A row without the button any more
 // (the caller left) closes it: the menu never acts for a caller who is not there.
 document.addEventListener("row-replaced", (event) => {
   if (!menuOpener || ![menuOpener.dataset.menu, "*"].includes(event.detail.callControlId)) return; // "*": a snapshot
