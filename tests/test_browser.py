@@ -273,6 +273,20 @@ def test_a_moderator_working_by_keyboard_keeps_the_focus_and_the_menu_through_li
     row(page, guest).locator(".badge", has_text="muted").wait_for(state="detached", timeout=TIMEOUT)
     assert focused() == ["Mute", guest]
 
+    # A dialog's action re-renders the row while the dialog is still open: when it closes, the focus goes to the
+    # new row's control in the place of the one that opened it (Hold… becomes Unhold), not to the page.
+    row(page, guest).get_by_role("button", name="Hold…").focus()
+    page.keyboard.press("Enter")
+    page.locator("#f-audio_url").wait_for()
+    page.keyboard.press("Enter")
+    row(page, guest).locator(".badge", has_text="on hold").wait_for(timeout=TIMEOUT)
+    page.locator("#action-dialog").wait_for(state="hidden")
+    page.wait_for_function("() => document.activeElement !== document.body")
+    assert focused() == ["Unhold", guest]
+    page.keyboard.press("Enter")
+    row(page, guest).locator(".badge", has_text="on hold").wait_for(state="detached", timeout=TIMEOUT)
+    assert focused() == ["Hold…", guest]
+
     # The row's menu, opened by keyboard, stays open while its row changes under it (another tab mutes the caller).
     row(page, guest).get_by_role("button", name="More actions for +15550142").focus()
     page.keyboard.press("ArrowDown")

@@ -1,7 +1,7 @@
 // Moderator controls: every button with data-action posts to the actions API. The result shows up
 // through the websocket in every tab; here we only show that a command is in flight, and why it failed.
 
-import { focusHeading } from "./focus.js";
+import { focusHeading, wayBack } from "./focus.js";
 import { live, toast } from "./live.js";
 
 const dialog = document.getElementById("action-dialog");
@@ -221,6 +221,7 @@ function validate() {
 
 let currentForm = null;
 let pending = null; // {submit, resolve, reject} of the open dialog
+let back = () => {}; // where the focus goes when it closes (`wayBack`)
 
 // Ask for the action's parameters (or a confirmation) and send them with `submit(values)`. The dialog stays
 // open until the server accepted: a refused field is shown next to it. Resolves to the answer, or null if
@@ -246,6 +247,7 @@ function ask(form, preset, context, submit) {
   submitButton.textContent = form.confirm ? form.title.replace("?", "") : "Send";
   submitButton.classList.toggle("danger", Boolean(form.destructive));
   submitButton.removeAttribute("aria-busy");
+  back = wayBack(document.activeElement);
   dialog.showModal();
   // A destructive confirmation opens on Cancel: one stray Enter must not end a conference for everyone.
   const safe = form.destructive ? document.getElementById("action-cancel") : submitButton;
@@ -293,8 +295,11 @@ if (dialog) {
       submitButton.removeAttribute("aria-busy");
     }
   });
-  // Esc, or the dialog closed by anything else: a cancel.
-  dialog.addEventListener("close", () => settle("resolve", null));
+  // Esc, or the dialog closed by anything else: a cancel. Whatever closed it, the focus goes back where it was.
+  dialog.addEventListener("close", () => {
+    settle("resolve", null);
+    back();
+  });
 }
 
 // --- what a click sends ----------------------------------------------------------------------------

@@ -50,6 +50,37 @@ export function focusHeading(heading) {
   heading.focus();
 }
 
+// The way back to a control once a dialog it opened has closed: to the control itself, or — an update replaced it
+// while the dialog was open (a row re-rendered by the very action the dialog sent) — to the one in its place in
+// the same row, list or panel (found again by their ids), else to the heading of the section it was in.
+export function wayBack(control) {
+  if (!control || control === document.body) return () => {};
+  const key = keyOf(control);
+  const places = []; // innermost first: how to find each again
+  let index = -1;
+  for (let el = control.parentElement; el && el.tagName !== "MAIN" && el !== document.body; el = el.parentElement) {
+    const { callControlId, queue } = el.dataset;
+    let selector = null;
+    if (el.id) selector = `#${CSS.escape(el.id)}`;
+    else if (callControlId) selector = `${el.tagName}[data-call-control-id="${CSS.escape(callControlId)}"]`;
+    else if (queue) selector = `${el.tagName}[data-queue="${CSS.escape(queue)}"]`;
+    if (selector) {
+      if (!places.length) index = focusables(el).indexOf(control);
+      places.push(() => document.querySelector(selector));
+    }
+    const heading = el.tagName === "SECTION" && el.querySelector("h1, h2");
+    if (heading) places.push(heading.id ? () => document.getElementById(heading.id) : () => heading);
+  }
+  return () => {
+    if (control.isConnected) {
+      if (document.activeElement === document.body) control.focus();
+      return;
+    }
+    const [first, ...rest] = places.map((find) => find());
+    refocus({ key, index }, first, ...rest);
+  };
+}
+
 // Replace `scope`'s content (or `scope` itself: `replace` returns what replaced it) keeping the focus in place.
 export function keepingFocus(scope, replace, ...fallbacks) {
   const saved = focusIn(scope);
