@@ -18,7 +18,7 @@ from django.utils.html import format_html, format_html_join
 
 from moderator import transcripts
 from moderator.ingest import applier
-from moderator.live import captions, timeline
+from moderator.live import captions, fragments, timeline
 from moderator.models import (
     Ban,
     Call,
@@ -143,15 +143,18 @@ class EndReasonFilter(admin.SimpleListFilter):
 
 
 class RoutingProblemFilter(admin.SimpleListFilter):
-    """The dial-in calls routing could not place (the board lists the latest few, and links here for the rest)."""
+    """The dial-in calls routing could not place: "recent" are those the board counts (it lists the latest few,
+    and links here for all of them)."""
 
     title = "dial-in problem"
     parameter_name = "routing_problem"
 
     def lookups(self, request, model_admin):
-        return [("yes", "yes"), ("no", "no")]
+        return [("recent", "in the last hour"), ("yes", "any time"), ("no", "none")]
 
     def queryset(self, request, queryset):
+        if self.value() == "recent":
+            return fragments.recent_dial_in_problems(queryset)
         if self.value() == "yes":
             return queryset.exclude(routing_error="")
         if self.value() == "no":

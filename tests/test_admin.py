@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
-from moderator.models import Conference, WebhookEvent
+from moderator.live.fragments import DIAL_IN_PROBLEMS
+from moderator.models import Call, Conference, WebhookEvent
 from tests.telnyx_events import conference_life
 
 pytestmark = pytest.mark.django_db
@@ -108,29 +112,25 @@ def test_room_moderator_numbers_are_one_per_line_validated_and_saved_as_a_list(a
 
 
 def test_the_board_lists_the_latest_dial_in_problems_and_links_to_all_of_them(admin_client):
-    import html
-    import re
-
-    from moderator.live.fragments import DIAL_IN_PROBLEMS
-    from moderator.models import Call
-
     total = DIAL_IN_PROBLEMS + 3
     for i in range(total):
         Call.objects.create(call_control_id=f"v3:stuck-{i}", from_number=f"+1555070{i:04d}", state="answered",
                             routing_error="Queue full: the queue is full (90036)")
     Call.objects.create(call_control_id="v3:placed", from_number="+15550799999", state="answered")
+    old = Call.objects.create(call_control_id="v3:stuck-long-ago", from_number="+15550798888", state="answered",
+                              routing_error="Queue full: the queue is full (90036)")
+    Call.objects.filter(pk=old.pk).update(updated_at=timezone.now() - timedelta(hours=2))  # past the board's hour
     board = admin_client.get("/").content.decode()
     assert board.count('class="routing-problem"') == DIAL_IN_PROBLEMS
     assert f'Dial-in problems <span class="count">{total}</span>' in board
     assert f"The latest {DIAL_IN_PROBLEMS} of {total} in the last hour" in board
-    every_one = html.unescape(re.search(r'href="([^"]*routing_problem=yes)"', board).group(1))
+    every_one = html.unescape(re.search(r'href="([^"]*routing_problem=recent)"', board).group(1))
     listed = admin_client.get(every_one).content.decode()
     assert all(f"v3:stuck-{i}" in listed for i in range(total)) and "v3:placed" not in listed
+    assert "v3:stuck-long-ago" not in listed  # the link lists what the board counts
 
 
 def test_the_admin_lists_times_to_the_second(admin_client_with_data):
-    import re
-
     listed = admin_client_with_data.get("/admin/moderator/webhookevent/").content.decode()
     # The events of conference_life are 0.1–1 s apart: a minute would make them all alike.
     assert re.search(r"Nov\. 24, 2026, 09:00:0\d", listed), listed[:2000]

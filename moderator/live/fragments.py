@@ -7,7 +7,7 @@ from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.template import engines
 from django.urls import reverse
 from django.utils import timezone
@@ -197,6 +197,11 @@ DIAL_IN_PROBLEMS = 8
 DIAL_IN_PROBLEMS_FOR = timedelta(hours=1)
 
 
+def recent_dial_in_problems(calls: QuerySet[Call]) -> QuerySet[Call]:
+    """The calls dial-in routing could not place lately: the board's list, and the admin's filter it links to."""
+    return calls.exclude(routing_error="").filter(updated_at__gte=timezone.now() - DIAL_IN_PROBLEMS_FOR)
+
+
 def queues_context() -> dict[str, Any]:
     """The waiting room: every queue, a room's queue under the room's name with its live conference
     (which "Admit" preselects), and the dial-in calls that routing could not place."""
@@ -216,7 +221,7 @@ def queues_context() -> dict[str, Any]:
         }
         for name, calls in queues_dict().items()
     ]
-    recent_problems = Call.objects.exclude(routing_error="").filter(updated_at__gte=timezone.now() - DIAL_IN_PROBLEMS_FOR)
+    recent_problems = recent_dial_in_problems(Call.objects.all())
     problems = list(recent_problems.order_by("-updated_at", "-id")[:DIAL_IN_PROBLEMS])
     # The latest few are listed; the rest are counted and a click away (the admin's list of them), never dropped silently.
     problems_total = recent_problems.count() if len(problems) == DIAL_IN_PROBLEMS else len(problems)
@@ -224,7 +229,7 @@ def queues_context() -> dict[str, Any]:
         "queues": queues,
         "problems": problems,
         "problems_total": problems_total,
-        "problems_url": reverse("admin:moderator_call_changelist") + "?routing_problem=yes",
+        "problems_url": reverse("admin:moderator_call_changelist") + "?routing_problem=recent",
         "now": iso(timezone.now()),
     }
 
