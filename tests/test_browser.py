@@ -24,11 +24,17 @@ def row(page, call_control_id):
     return page.locator(f'tr[data-call-control-id="{call_control_id}"]')
 
 
+def moderator_api(server):
+    """The moderator's API client, as another tab would post."""
+    api = server.client()
+    api.headers.update({"X-CSRFToken": api.cookies["csrftoken"], "Referer": server.url})
+    return api
+
+
 def start_conference(sim, server, name: str, numbers: list[str], **join) -> tuple[str, list[str]]:
     """A conference made through the API from the first number's call, the others joined (with `join`'s options)."""
     legs = [sim.call(number, "+15550100")["call_control_id"] for number in numbers]
-    api = server.client()
-    api.headers.update({"X-CSRFToken": api.cookies["csrftoken"], "Referer": server.url})
+    api = moderator_api(server)
     response = api.post("/api/conferences", json={"call_control_id": legs[0], "name": name})
     assert response.status_code == 200, response.text
     conference_id = response.json()["data"]["id"]
@@ -264,13 +270,16 @@ def test_a_moderator_working_by_keyboard_keeps_the_focus_and_the_menu_through_li
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "roster-search"
 
-    # Enter on a row's Mute: the row comes back muted, with the focus on its Unmute.
+    def enter_until(badge: str, state: str) -> None:
+        """Enter on the focused control; the guest's row comes back with `badge` shown (or gone)."""
+        page.keyboard.press("Enter")
+        row(page, guest).locator(".badge", has_text=badge).wait_for(state=state, timeout=TIMEOUT)
+
+    # Enter on a row's Mute: the row comes back muted, with the focus on its Unmute; and back.
     row(page, guest).get_by_role("button", name="Mute").focus()
-    page.keyboard.press("Enter")
-    row(page, guest).locator(".badge", has_text="muted").wait_for(timeout=TIMEOUT)
+    enter_until("muted", "visible")
     assert focused() == ["Unmute", guest]
-    page.keyboard.press("Enter")
-    row(page, guest).locator(".badge", has_text="muted").wait_for(state="detached", timeout=TIMEOUT)
+    enter_until("muted", "detached")
     assert focused() == ["Mute", guest]
 
     # A dialog's action re-renders the row while the dialog is still open: when it closes, the focus goes to the
@@ -278,20 +287,17 @@ def test_a_moderator_working_by_keyboard_keeps_the_focus_and_the_menu_through_li
     row(page, guest).get_by_role("button", name="Hold…").focus()
     page.keyboard.press("Enter")
     page.locator("#f-audio_url").wait_for()
-    page.keyboard.press("Enter")
-    row(page, guest).locator(".badge", has_text="on hold").wait_for(timeout=TIMEOUT)
+    enter_until("on hold", "visible")
     page.locator("#action-dialog").wait_for(state="hidden")
     page.wait_for_function("() => document.activeElement !== document.body")
     assert focused() == ["Unhold", guest]
-    page.keyboard.press("Enter")
-    row(page, guest).locator(".badge", has_text="on hold").wait_for(state="detached", timeout=TIMEOUT)
+    enter_until("on hold", "detached")
     assert focused() == ["Hold…", guest]
 
     # The row's menu, opened by keyboard, stays open while its row changes under it (another tab mutes the caller).
     row(page, guest).get_by_role("button", name="More actions for +15550142").focus()
     page.keyboard.press("ArrowDown")
-    api = server.client()
-    api.headers.update({"X-CSRFToken": api.cookies["csrftoken"], "Referer": server.url})
+    api = moderator_api(server)
     assert api.post(f"/api/conferences/{conference_id}/actions/mute",
                     json={"call_control_ids": [guest]}).status_code == 200
     api.close()
@@ -302,8 +308,7 @@ def test_a_moderator_working_by_keyboard_keeps_the_focus_and_the_menu_through_li
     assert focused() == ["More ▾", guest]
     # …but not once the caller is gone: the menu never acts for a caller who is not there.
     page.keyboard.press("ArrowDown")
-    api = server.client()
-    api.headers.update({"X-CSRFToken": api.cookies["csrftoken"], "Referer": server.url})
+    api = moderator_api(server)
     assert api.post(f"/api/conferences/{conference_id}/actions/leave", json={"call_control_id": guest}).status_code == 200
     api.close()
     page.locator("#row-menu").wait_for(state="hidden", timeout=TIMEOUT)
