@@ -10,6 +10,13 @@ function focusables(scope) {
   );
 }
 
+// Whether the focus is nowhere a person can see: on the page itself, or still on an element that was just hidden
+// (the Send of a dialog that closed: the browser moves it to the page only at its next rendering).
+function focusLost() {
+  const active = document.activeElement;
+  return !active || active === document.body || !active.getClientRects().length;
+}
+
 // What makes a control the same control after a re-render: not the element, which is new.
 function keyOf(el) {
   if (el.id) return `#${el.id}`;
@@ -28,8 +35,7 @@ export function focusIn(scope) {
 // one at its place, else the first of `fallbacks` that has a control (or is itself focusable).
 export function refocus(saved, scope, ...fallbacks) {
   if (!saved) return;
-  const active = document.activeElement;
-  if (active && active !== document.body) return; // the focus moved on meanwhile (a dialog, the user)
+  if (!focusLost()) return; // the focus moved on meanwhile (a dialog, the user)
   const controls = scope?.isConnected ? focusables(scope) : [];
   let target = controls.find((el) => keyOf(el) === saved.key) || controls[Math.min(saved.index, controls.length - 1)];
   for (const fallback of fallbacks) {
@@ -73,7 +79,7 @@ export function wayBack(control) {
   }
   return () => {
     if (control.isConnected) {
-      if (document.activeElement === document.body) control.focus();
+      if (focusLost()) control.focus();
       return;
     }
     const [first, ...rest] = places.map((find) => find());
