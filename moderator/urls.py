@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from moderator import views
 
@@ -14,6 +16,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("healthz", views.healthz, name="healthz"),
+    # Asked for by browsers on a page that names no icon (a JSON answer, an error page).
+    path("favicon.ico", RedirectView.as_view(url=static("moderator/favicon.svg"), permanent=True)),
     path("", include("moderator.api.urls")),
 ]
 

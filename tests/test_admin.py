@@ -134,3 +134,13 @@ def test_the_admin_lists_times_to_the_second(admin_client_with_data):
     listed = admin_client_with_data.get("/admin/moderator/webhookevent/").content.decode()
     # The events of conference_life are 0.1–1 s apart: a minute would make them all alike.
     assert re.search(r"Nov\. 24, 2026, 09:00:0\d", listed), listed[:2000]
+
+
+def test_the_records_carry_the_products_name_and_icon(admin_client, client):
+    index = admin_client.get("/admin/").content.decode()
+    assert "Conference Moderator records" in index and "Django administration" not in index
+    icon = re.search(r'<link rel="icon" href="([^"]+)"', index).group(1)
+    assert icon.endswith("favicon.svg")
+    # A page that names no icon (a JSON answer) makes the browser ask for /favicon.ico: it is there too.
+    asked = client.get("/favicon.ico")
+    assert asked.status_code == 301 and asked["Location"] == icon
