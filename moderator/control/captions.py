@@ -125,7 +125,20 @@ def _send(command: OutboxCommand, name: str, body: dict[str, Any], transcribing:
 
 
 def start(command: OutboxCommand) -> Outcome:
+    if _planned_on_join_too(command):
+        return skipped("the caller's joined webhook planned the start")
     return _send(command, "transcription_start", {"transcription_engine_config": engine_config()}, True)
+
+
+def _planned_on_join_too(command: OutboxCommand) -> bool:
+    """The starter's own row (`plan_started`) when its joined webhook, applied with captions on, planned a row as
+    well: only that one is sent. The two were sent at once otherwise, each reading the leg as not transcribed yet.
+    Settled once the leg is known: `plan_joined` runs in the transaction that applies the joined webhook."""
+    conference_id, call_control_id = command.conference_telnyx_id, command.call_control_id
+    if command.command_id != _step(Kind.TRANSCRIBE, call_control_id, conference_id, "start").command_id:
+        return False
+    joined = _step(Kind.TRANSCRIBE, call_control_id, conference_id, "join").command_id
+    return OutboxCommand.objects.filter(command_id=joined).exists()
 
 
 def stop(command: OutboxCommand) -> Outcome:

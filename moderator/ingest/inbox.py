@@ -26,7 +26,7 @@ from django.db import DatabaseError, DataError, close_old_connections, transacti
 from django.utils import timezone
 
 from moderator import crashpoints
-from moderator.database import bound_this_threads_waits, write_turns
+from moderator.database import bound_this_threads_waits, polling_for_the_write_lock, write_turns
 from moderator.models import WebhookEvent
 from moderator.state.rules import is_known
 from moderator.state.tables import as_is, fetch, table
@@ -113,7 +113,7 @@ def store_events(events: list[TelnyxEvent]) -> list[str]:
     rows = [_row(event, now) for event in events]
     try:
         with write_turns.turn():
-            return _store(rows)
+            return polling_for_the_write_lock(lambda: _store(rows), ANSWER_WITHIN)
     except DatabaseError as exc:
         raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
