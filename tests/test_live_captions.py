@@ -223,3 +223,18 @@ def test_bad_ids_and_queries_are_clear_answers(ada_and_bob, reader, moderator_cl
         assert moderator_client.get(path).status_code == 404, path
     response = moderator_client.get("/transcripts/", {"q": "\x00refund\x00"})
     assert response.status_code == 200 and "Nothing said “refund”" in response.content.decode()
+
+
+def test_the_caller_who_starts_a_captioned_conference_is_sent_one_start(ada_and_bob, deliver):
+    """Routing plans a start for the conference's starter, and its joined webhook (applied with captions on) plans
+    one too: sent at once by the outbox, both read the leg as not transcribed yet. Only the join's is sent."""
+    from moderator.control import captions
+
+    Conference.objects.filter(telnyx_id="conf-cc").update(captions_on=True)
+    deliver(event("conference.participant.joined", {**leg("cy"), **CONF}, at(30)))  # plans the join's row
+    captions.plan_started(Conference.objects.get(telnyx_id="conf-cc"), "v3:cy")  # and routing, the starter's row
+    assert OutboxCommand.objects.filter(kind="transcribe", call_control_id="v3:cy").count() == 2
+    starter = OutboxCommand.objects.get(
+        command_id=captions._step(OutboxCommand.Kind.TRANSCRIBE, "v3:cy", "conf-cc", "start").command_id)
+    outcome = captions.start(starter)  # no Telnyx call: it would fail here, with no API to answer
+    assert (outcome.status, outcome.error) == ("skipped", "the caller's joined webhook planned the start")
