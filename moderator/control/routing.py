@@ -25,6 +25,9 @@ The rules:
   admits them from the board. A room without a waiting room lets callers straight into the live
   conference, or starts it with them (on hold, hearing the hold audio, if the room starts only when
   a moderator joins).
+* A conference that is full (Telnyx refuses a join past its `max_participants`) does not lose a caller: they wait
+  in the room's waiting room, and in a room without one of its own each place that frees (someone leaves) takes
+  the first of them in.
 * A room that ends "when the last moderator leaves" has its conference ended when a moderator leaves
   and no other moderator is still in it.
 """
@@ -39,13 +42,14 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, Value, When
+from django.db.models import Case, Exists, OuterRef, Value, When
 
 from moderator.control import actions, captions
 from moderator.control.steps import (
     ALREADY_ANSWERED,
     CALL_ENDED,
     CONFERENCE_ENDED,
+    CONFERENCE_FULL,
     NAME_TAKEN,
     NO_SUCH_CONFERENCE,
     SENT,
@@ -54,7 +58,17 @@ from moderator.control.steps import (
     skipped,
 )
 from moderator.live import broadcast
-from moderator.models import Ban, Call, Conference, OutboxCommand, Participant, Room, UserProfile, derived_command_id
+from moderator.models import (
+    Ban,
+    Call,
+    Conference,
+    OutboxCommand,
+    Participant,
+    Room,
+    UserProfile,
+    WaitingCall,
+    derived_command_id,
+)
 from moderator.state.changes import Changes
 from moderator.telnyx.client import TelnyxFailure, send
 
@@ -86,6 +100,7 @@ class Rooms:
         self.default = next((room for room in self.all if room.is_default), None)
         self._moderating_phones: set[str] | None = None
         self._banned: set[tuple[int, str]] | None = None
+        self._waiting: dict[int, list[str]] = {}
 
     def __bool__(self) -> bool:
         return bool(self.by_number or self.default)
@@ -103,6 +118,23 @@ class Rooms:
             self._moderating_phones = moderating_phones()
         return number in self._moderating_phones
 
+
+    def next_waiting(self, room: Room, taken: set[str]) -> str | None:
+        """The first caller waiting in the room's waiting room whom this batch has not taken in yet."""
+        if room.pk not in self._waiting:
+            # Not one an earlier batch (or a moderator) is taking in already: still waiting until Telnyx says
+            # they left the queue, but a second admission would be refused and the place it was for lost.
+            being_admitted = OutboxCommand.objects.filter(
+                kind=Kind.ADMIT, call_control_id=OuterRef("call_control_id"),
+                status__in=[OutboxCommand.Status.PENDING, OutboxCommand.Status.SENDING, OutboxCommand.Status.SENT],
+                created_at__gte=OuterRef("enqueued_at"),
+            )
+            self._waiting[room.pk] = list(
+                WaitingCall.objects.filter(queue_name=room.queue_name, status=WaitingCall.Status.WAITING)
+                .exclude(Exists(being_admitted))
+                .order_by("enqueued_at", "id").values_list("call_control_id", flat=True)
+            )
+        return next((ccid for ccid in self._waiting[room.pk] if ccid not in taken), None)
 
     def is_banned(self, room: Room, number: str) -> bool:
         if self._banned is None:
@@ -273,6 +305,28 @@ def _plan_end_without_moderator(ws, rooms: Rooms, event, commands: list[OutboxCo
         commands.append(command(Kind.END, conference_id=conference.telnyx_id, room=room))
 
 
+def _plan_place_freed(ws, rooms: Rooms, event, commands: list[OutboxCommand], notes: dict[str, str]) -> None:
+    """conference.participant.left in a room without a waiting room of its own: whoever waits there waits for a
+    place (the conference was full) — the first of them takes the one that freed. Not while the room is locked:
+    they wait for the unlock. Derived from the leg that left, so the same leave never takes two callers in."""
+    conference = ws.conferences.get(event.conference_id)
+    if conference is None or conference.status == Conference.Status.COMPLETED or conference.locked:
+        return
+    room = next((r for r in rooms.all if r.pk == conference.room_id), None)
+    if room is None or room.waiting_room:
+        return
+    taken = {c.call_control_id for c in commands if c.kind == Kind.ADMIT}
+    waiting = rooms.next_waiting(room, taken)
+    if waiting is not None:  # (its note is written when it joins: the call is not in this batch's working set)
+        commands.append(OutboxCommand(command_id=derived_command_id(Kind.ADMIT, f"{waiting}@place-of:{event.call_control_id}"),
+                                      kind=Kind.ADMIT, call_control_id=waiting, room=room))
+
+
+def _plan_left(ws, rooms: Rooms, event, commands: list[OutboxCommand], notes: dict[str, str]) -> None:
+    _plan_end_without_moderator(ws, rooms, event, commands, notes)
+    _plan_place_freed(ws, rooms, event, commands, notes)
+
+
 def _plan_said(ws, rooms: Rooms, event, commands: list[OutboxCommand], notes: dict[str, str]) -> None:
     """call.speak.ended of a caller told that a locked room is closed: hang up."""
     call = ws.calls.get(event.call_control_id)
@@ -291,7 +345,7 @@ _PLANNERS = {
     "call.answered": _plan_answered,
     "call.gather.ended": _plan_pin,
     "call.speak.ended": _plan_said,
-    "conference.participant.left": _plan_end_without_moderator,
+    "conference.participant.left": _plan_left,
 }
 
 
@@ -366,17 +420,23 @@ def _caller(command: OutboxCommand) -> tuple[Call | None, Room | None]:
     return call, command.room
 
 
-def _enqueue(command: OutboxCommand) -> Outcome:
+# Telnyx makes a queue hold 100 calls unless its first enqueue says otherwise (and it cannot be changed later):
+# a room's waiting room holds a town hall.
+WAITING_ROOM_SIZE = 5000
+
+
+def _enqueue(command: OutboxCommand, why: str = "") -> Outcome:
     call, room = _caller(command)
     if call is None or room is None:
         return skipped("the caller hung up, or the room is gone")
     try:
         actions.run_call_action(
-            None, call.call_control_id, "enqueue", {"queue_name": room.queue_name}, command_id=command.command_id
+            None, call.call_control_id, "enqueue", {"queue_name": room.queue_name, "max_size": WAITING_ROOM_SIZE},
+            command_id=command.command_id,
         )
     except TelnyxFailure as failure:
         return _placing_failed(call, room, failure)
-    record(call.call_control_id, note=f"Waiting in the waiting room of {room.name}", error="")
+    record(call.call_control_id, note=f"Waiting in the waiting room of {room.name}{why}", error="")
     return SENT
 
 
@@ -395,11 +455,14 @@ def _place(command: OutboxCommand) -> Outcome:
         if room.refuse_when_locked:
             return _refuse_while_locked(call, room, command)
         return _enqueue(command)  # locked: the caller waits until a moderator unlocks it or admits them
+    # An admission is a join of its own: a caller who waits again later (or whose join found the conference full)
+    # is taken in by a new command, which Telnyx does not take for a repeat of the first.
+    join_id = command.command_id if command.kind == Kind.ADMIT else command_id("join", call_control_id)
     try:
         conference, created = _conference_for(room, call_control_id, moderator)
         if not created:
             try:
-                _join(room, conference, call_control_id, moderator)
+                _join(room, conference, call_control_id, moderator, join_id)
             except TelnyxFailure as failure:
                 if failure.code not in (CONFERENCE_ENDED, NO_SUCH_CONFERENCE):
                     raise
@@ -407,9 +470,14 @@ def _place(command: OutboxCommand) -> Outcome:
                 actions.sync_conference(conference.telnyx_id)
                 conference, created = _conference_for(room, call_control_id, moderator)
                 if not created:
-                    _join(room, conference, call_control_id, moderator)
+                    _join(room, conference, call_control_id, moderator, join_id)
     except TelnyxFailure as failure:
-        return _placing_failed(call, room, failure)
+        if failure.code != CONFERENCE_FULL:
+            return _placing_failed(call, room, failure)
+        if command.kind == Kind.ADMIT:  # waiting already: a place freed and was taken, or an admission went past it
+            record(call_control_id, note=f"Still waiting: {room.name} is full", error="")
+            return skipped(f"{room.name} is full: the caller still waits")
+        return _enqueue(command, why=f": {room.name} is full")
     verb = "started the conference" if created else "in the conference"
     error = ""
     if created:
@@ -520,14 +588,14 @@ def _adopt_running_conference(room: Room) -> Conference | None:
     return None
 
 
-def _join(room: Room, conference: Conference, call_control_id: str, moderator: bool) -> None:
+def _join(room: Room, conference: Conference, call_control_id: str, moderator: bool, join_id: str) -> None:
     body: dict[str, Any] = {"call_control_id": call_control_id}
     if moderator and room.start_on_moderator:
         body["start_conference_on_enter"] = True
     if room.mute_on_entry and not moderator:
         body["mute"] = True  # the join's acceptance shows the row muted from the first moment
     actions.run_conference_action(
-        None, conference.telnyx_id, "join", body, command_id=command_id("join", call_control_id)
+        None, conference.telnyx_id, "join", body, command_id=join_id
     )
 
 

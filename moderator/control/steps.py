@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from moderator.models import OutboxCommand
 from moderator.telnyx.client import TelnyxFailure
 
-ALREADY_ANSWERED, CALL_ENDED, CONFERENCE_ENDED, NO_SUCH_CONFERENCE, NAME_TAKEN = (
+ALREADY_ANSWERED, CALL_ENDED, CONFERENCE_ENDED, NO_SUCH_CONFERENCE, NAME_TAKEN, CONFERENCE_FULL = (
     "90039",
     "90018",
     "90019",
     "90058",
     "90033",
+    "90032",  # "Maximum number of participants reached": max_participants (250 unless the room sets it; 800 at most)
 )
 
 

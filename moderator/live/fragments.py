@@ -202,25 +202,37 @@ def recent_dial_in_problems(calls: QuerySet[Call]) -> QuerySet[Call]:
     return calls.exclude(routing_error="").filter(updated_at__gte=timezone.now() - DIAL_IN_PROBLEMS_FOR)
 
 
+def _why_waiting(room: Room | None, conference: Conference | None) -> str:
+    """Why callers wait in a room without a waiting room of its own (where routing lets them straight in)."""
+    if room is None or room.waiting_room or conference is None:
+        return ""
+    if conference.locked:
+        return "locked: they join when it is unlocked"
+    return "full: each place that frees takes the next in"  # routing waits them only when Telnyx refuses a join
+
+
 def queues_context() -> dict[str, Any]:
     """The waiting room: every queue, a room's queue under the room's name with its live conference
     (which "Admit" preselects), and the dial-in calls that routing could not place."""
     rooms = {room.queue_name: room for room in Room.objects.all()}
     live = {
-        c.room_id: c.telnyx_id
+        c.room_id: c
         for c in Conference.objects.filter(room__isnull=False)
         .exclude(status=Conference.Status.COMPLETED)
         .order_by("first_seen_at", "id")
+        .only("room_id", "telnyx_id", "locked")
     }
-    queues = [
-        {
+    queues = []
+    for name, calls in queues_dict().items():
+        room = rooms.get(name)
+        conference = live.get(room.pk) if room else None
+        queues.append({
             "name": name,
             "calls": calls,
-            "room": rooms[name].name if name in rooms else "",
-            "conference_id": live.get(rooms[name].pk, "") if name in rooms else "",
-        }
-        for name, calls in queues_dict().items()
-    ]
+            "room": room.name if room else "",
+            "conference_id": conference.telnyx_id if conference else "",
+            "why": _why_waiting(room, conference),
+        })
     recent_problems = recent_dial_in_problems(Call.objects.all())
     problems = list(recent_problems.order_by("-updated_at", "-id")[:DIAL_IN_PROBLEMS])
     # The latest few are listed; the rest are counted and a click away (the admin's list of them), never dropped silently.
