@@ -7,13 +7,14 @@ import contextlib
 import json
 import threading
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from aiohttp import web
 
 from moderator.simulator.keys import DEFAULT_API_KEY, public_key_b64, signing_key
-from moderator.simulator.server import SENDER, STATE, build
+from moderator.simulator.server import REQUESTS, SENDER, STATE, build
+from moderator.simulator.webhooks import Delivery
 
 
 class SimulatorHandle:
@@ -66,6 +67,31 @@ class SimulatorHandle:
 
     def requests_to(self, path_suffix: str) -> list[dict[str, Any]]:
         return [r for r in self.sim_state()["requests"] if r["path"].endswith(path_suffix)]
+
+    def _on_loop(self, read: Callable[[], Any]) -> Any:
+        """`read()` run on the simulator's loop (its state changes there), for reads too large for /sim/state."""
+
+        async def run() -> Any:
+            return read()
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(30)
+
+    def deliveries(self) -> list[Delivery]:
+        """Every webhook the simulator sent or is sending, with its attempts."""
+        return self._on_loop(lambda: list(self.app[SENDER].deliveries))
+
+    def state_requests(self) -> list[dict[str, Any]]:
+        """Every request to Telnyx's API, in order (as /sim/state's "requests")."""
+        return self._on_loop(lambda: list(self.app[REQUESTS]))
+
+    def members(self, name: str) -> list[str]:
+        """The call control ids in the live conference called `name` (none if there is none)."""
+
+        def read() -> list[str]:
+            live = [c for c in self.state.conferences.values() if c.name == name and c.status != "completed"]
+            return [p.call.call_control_id for c in live for p in c.joined()]
+
+        return self._on_loop(read)
 
     def wait_for_webhooks(self, timeout: float = 10.0) -> None:
         """Block until every webhook emitted so far has been delivered or given up."""
