@@ -79,6 +79,7 @@ def test_a_full_conference_keeps_the_next_caller_waiting_until_a_place_frees(tow
     until(lambda: not dashboard_waiting(api), "nobody waits any more")
 
 
+@pytest.mark.slow
 def test_a_thousand_callers_dial_in_with_a_pin_join_muted_captioned_and_raise_hands(town_hall):
     sim, server, api = town_hall
     with ThreadPoolExecutor(16) as pool:
