@@ -1,7 +1,5 @@
 from django.contrib import admin
-from django.templatetags.static import static
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from moderator import views
 
@@ -17,7 +15,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("healthz", views.healthz, name="healthz"),
     # Asked for by browsers on a page that names no icon (a JSON answer, an error page).
-    path("favicon.ico", RedirectView.as_view(url=static("moderator/favicon.svg"), permanent=True)),
+    path("favicon.ico", views.favicon),
     path("", include("moderator.api.urls")),
 ]
 
