@@ -251,6 +251,7 @@ class Call(models.Model):
     dtmf_digits = models.JSONField(default=list, blank=True, help_text="Recent keys: [[ISO time, digit], …].")
     # What the product did with the call, and what went wrong (dial-in routing).
     routing_note = models.CharField(max_length=255, blank=True)
+    WAITING_FOR_A_PLACE = "Waiting for a place"  # how its note starts while the conference is full
     routing_error = models.TextField(blank=True)
     # A room's PIN, as dial-in routing heard it: which one the caller entered (never the digits), and how
     # many wrong ones so far.

@@ -71,12 +71,29 @@ def test_a_full_conference_keeps_the_next_caller_waiting_until_a_place_frees(tow
     callers = {sim.inbound(f"+1557000000{i}", HUDDLE_NUMBER)["call_control_id"] for i in range(3)}
     until(lambda: len(sim.members(HUDDLE)) == 2 and len(dashboard_waiting(api)) == 1, "two in, the third waits")
     (waiting,) = dashboard_waiting(api)
+    queue = next(q["name"] for q in api.get("/api/queues").json()["queues"] if q["calls"])
     assert set(sim.members(HUDDLE)) == callers - {waiting}
-    assert "1 waiting · full: each place that frees takes the next in" in api.get("/").text, "the board says why"
+    board = api.get("/").text
+    assert "1 waiting · full: each place that frees takes the next in" in board, "the board says why"
+    assert 'aria-label="Admit next into Huddle"' not in board, "admitting into a full conference would be refused"
     leaving = sim.members(HUDDLE)[0]
     sim.hangup(leaving)
     until(lambda: set(sim.members(HUDDLE)) == callers - {leaving}, "the place that freed takes the waiting caller in")
     until(lambda: not dashboard_waiting(api), "nobody waits any more")
+
+    # A caller a moderator moves to the waiting room waits there for the moderator, not for a place.
+    moved = sim.members(HUDDLE)[0]
+    moderator = server.client()
+    moderator.headers.update({"X-CSRFToken": moderator.cookies["csrftoken"], "Referer": server.url})
+    answer = moderator.post(f"/api/calls/{moved}/actions/enqueue", json={"queue_name": queue})
+    assert answer.status_code == 200, answer.text
+    until(lambda: moved in dashboard_waiting(api), "moved to the waiting room")
+    sim.hangup(next(c for c in sim.members(HUDDLE) if c != moved))
+    time.sleep(2)  # what the freed place would have taken in by now
+    assert moved in dashboard_waiting(api) and moved not in sim.members(HUDDLE)
+    assert 'aria-label="Admit next into Huddle"' in api.get("/").text, "the moderator admits them"
+    sim.hangup(moved)
+    until(lambda: not dashboard_waiting(api), "(the town hall counts its own waiting callers)")
 
 
 @pytest.mark.slow

@@ -120,7 +120,7 @@ class Rooms:
 
 
     def next_waiting(self, room: Room, taken: set[str]) -> str | None:
-        """The first caller waiting in the room's waiting room whom this batch has not taken in yet."""
+        """The first caller waiting for a place in the room's conference whom this batch has not taken in yet."""
         if room.pk not in self._waiting:
             # Not one an earlier batch (or a moderator) is taking in already: still waiting until Telnyx says
             # they left the queue, but a second admission would be refused and the place it was for lost.
@@ -129,9 +129,12 @@ class Rooms:
                 status__in=[OutboxCommand.Status.PENDING, OutboxCommand.Status.SENDING, OutboxCommand.Status.SENT],
                 created_at__gte=OuterRef("enqueued_at"),
             )
+            # Only who waits for a place (not who a moderator moved there), in the order they came.
+            for_a_place = Call.objects.filter(call_control_id=OuterRef("call_control_id"),
+                                              routing_note=waiting_for_a_place(room))
             self._waiting[room.pk] = list(
                 WaitingCall.objects.filter(queue_name=room.queue_name, status=WaitingCall.Status.WAITING)
-                .exclude(Exists(being_admitted))
+                .filter(Exists(for_a_place)).exclude(Exists(being_admitted))
                 .order_by("enqueued_at", "id").values_list("call_control_id", flat=True)
             )
         return next((ccid for ccid in self._waiting[room.pk] if ccid not in taken), None)
@@ -306,9 +309,9 @@ def _plan_end_without_moderator(ws, rooms: Rooms, event, commands: list[OutboxCo
 
 
 def _plan_place_freed(ws, rooms: Rooms, event, commands: list[OutboxCommand], notes: dict[str, str]) -> None:
-    """conference.participant.left in a room without a waiting room of its own: whoever waits there waits for a
-    place (the conference was full) — the first of them takes the one that freed. Not while the room is locked:
-    they wait for the unlock. Derived from the leg that left, so the same leave never takes two callers in."""
+    """conference.participant.left in a room without a waiting room of its own: the first caller waiting for a
+    place (the conference was full) takes the one that freed. Not while the room is locked: they wait for the
+    unlock. Derived from the leg that left, so the same leave never takes two callers in."""
     conference = ws.conferences.get(event.conference_id)
     if conference is None or conference.status == Conference.Status.COMPLETED or conference.locked:
         return
@@ -425,7 +428,12 @@ def _caller(command: OutboxCommand) -> tuple[Call | None, Room | None]:
 WAITING_ROOM_SIZE = 5000
 
 
-def _enqueue(command: OutboxCommand, why: str = "") -> Outcome:
+def waiting_for_a_place(room: Room) -> str:
+    """The note of a caller who waits because the conference was full: a place that frees takes them in."""
+    return f"{Call.WAITING_FOR_A_PLACE}: {room.name} is full"[:255]  # (a routing note's length)
+
+
+def _enqueue(command: OutboxCommand, note: str = "") -> Outcome:
     call, room = _caller(command)
     if call is None or room is None:
         return skipped("the caller hung up, or the room is gone")
@@ -436,7 +444,7 @@ def _enqueue(command: OutboxCommand, why: str = "") -> Outcome:
         )
     except TelnyxFailure as failure:
         return _placing_failed(call, room, failure)
-    record(call.call_control_id, note=f"Waiting in the waiting room of {room.name}{why}", error="")
+    record(call.call_control_id, note=note or f"Waiting in the waiting room of {room.name}", error="")
     return SENT
 
 
@@ -475,9 +483,9 @@ def _place(command: OutboxCommand) -> Outcome:
         if failure.code != CONFERENCE_FULL:
             return _placing_failed(call, room, failure)
         if command.kind == Kind.ADMIT:  # waiting already: a place freed and was taken, or an admission went past it
-            record(call_control_id, note=f"Still waiting: {room.name} is full", error="")
+            record(call_control_id, note=waiting_for_a_place(room), error="")
             return skipped(f"{room.name} is full: the caller still waits")
-        return _enqueue(command, why=f": {room.name} is full")
+        return _enqueue(command, note=waiting_for_a_place(room))
     verb = "started the conference" if created else "in the conference"
     error = ""
     if created:

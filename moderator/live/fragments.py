@@ -202,13 +202,14 @@ def recent_dial_in_problems(calls: QuerySet[Call]) -> QuerySet[Call]:
     return calls.exclude(routing_error="").filter(updated_at__gte=timezone.now() - DIAL_IN_PROBLEMS_FOR)
 
 
-def _why_waiting(room: Room | None, conference: Conference | None) -> str:
-    """Why callers wait in a room without a waiting room of its own (where routing lets them straight in)."""
+def _waiting_for(room: Room | None, conference: Conference | None, calls: list[dict], for_a_place: set[str]) -> str:
+    """What callers wait for in a room without a waiting room of its own (where routing lets them straight in):
+    "unlock" (the conference is locked), or "place" (it was full: each place that frees takes the next in)."""
     if room is None or room.waiting_room or conference is None:
         return ""
     if conference.locked:
-        return "locked: they join when it is unlocked"
-    return "full: each place that frees takes the next in"  # routing waits them only when Telnyx refuses a join
+        return "unlock"
+    return "place" if calls and all(call["call_control_id"] in for_a_place for call in calls) else ""
 
 
 def queues_context() -> dict[str, Any]:
@@ -222,8 +223,13 @@ def queues_context() -> dict[str, Any]:
         .order_by("first_seen_at", "id")
         .only("room_id", "telnyx_id", "locked")
     }
+    waiting = queues_dict()
+    for_a_place = set(
+        Call.objects.filter(call_control_id__in=[c["call_control_id"] for calls in waiting.values() for c in calls],
+                            routing_note__startswith=Call.WAITING_FOR_A_PLACE).values_list("call_control_id", flat=True)
+    )
     queues = []
-    for name, calls in queues_dict().items():
+    for name, calls in waiting.items():
         room = rooms.get(name)
         conference = live.get(room.pk) if room else None
         queues.append({
@@ -231,7 +237,7 @@ def queues_context() -> dict[str, Any]:
             "calls": calls,
             "room": room.name if room else "",
             "conference_id": conference.telnyx_id if conference else "",
-            "why": _why_waiting(room, conference),
+            "waiting_for": _waiting_for(room, conference, calls, for_a_place),
         })
     recent_problems = recent_dial_in_problems(Call.objects.all())
     problems = list(recent_problems.order_by("-updated_at", "-id")[:DIAL_IN_PROBLEMS])
