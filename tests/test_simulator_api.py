@@ -361,6 +361,36 @@ def test_the_demo_scenario_drives_the_state_machine_with_valid_bodies():
     assert "conference.created" in events and "call.enqueued" in events and "conference.playback.started" in events
 
 
+def test_the_demo_town_hall_crowd_dials_in_enters_the_pin_when_asked_and_stays_in_its_room():
+    from moderator.simulator import bodies
+    from moderator.simulator.scenario import DemoScenario, TownHall
+    from moderator.simulator.state import TelnyxState
+
+    events: list[tuple[str, dict]] = []
+    due: list = []  # the keypad's pace: run by hand, below
+    state = TelnyxState(lambda event_type, payload: events.append((event_type, payload)),
+                        lambda delay, callback: due.append(callback) if delay < 1 else None)
+    scenario = DemoScenario(state, seed=3, town_hall=TownHall("+15550800", "2468", callers=25, per_tick=10))
+    scenario.town_hall_step()
+    crowd = [c for c in state.calls.values() if c.to_number == "+15550800"]
+    assert len(crowd) == 10 and all(c.state != "answered" for c in crowd)  # ringing: the dashboard answers
+    for call in crowd[:4]:  # the dashboard answers four of them and asks for the PIN
+        state.answer(call.call_control_id, bodies.Answer())
+        state.gather_using_speak(call.call_control_id, bodies.GatherUsingSpeak(payload="Your PIN?", voice="female"))
+    scenario.town_hall_step()
+    scenario.town_hall_step()  # asked once, entered once
+    while due:
+        due.pop(0)()
+    ended = [p for t, p in events if t == "call.gather.ended"]
+    assert sorted(p["call_control_id"] for p in ended) == sorted(c.call_control_id for c in crowd[:4])
+    assert {p["digits"] for p in ended} == {"2468"}
+    assert len([c for c in state.calls.values() if c.to_number == "+15550800"]) == 25  # all of them, no more
+    scenario.town_hall_step()
+    assert len(state.calls) == 25
+    state.create_conference(bodies.CreateConference(call_control_id=crowd[0].call_control_id, name="Town hall"))
+    assert not scenario.live(), "the town hall's conference is the dashboard's to run, not the scenario's own"
+
+
 def by_id_or_name_actions() -> set[str]:
     """The conference actions whose path parameter the spec describes as "by id or name"."""
     from tests.openapi_contract import spec

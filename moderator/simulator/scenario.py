@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from dataclasses import dataclass
 
 from moderator.simulator import bodies
 from moderator.simulator.state import ApiError, SimCall, TelnyxState
@@ -26,6 +27,18 @@ LINES = [
 ]
 
 
+@dataclass(frozen=True)
+class TownHall:
+    """A crowd that dials one room's number (routed by the dashboard): `callers` of them, `per_tick` more at each
+    step until they are all there, each entering the room's `pin` when asked; once in, they raise hands, take the
+    floor and speak (the room captions them), and a few hang up and are replaced."""
+
+    number: str
+    pin: str
+    callers: int
+    per_tick: int = 40
+
+
 class DemoScenario:
     def __init__(
         self,
@@ -35,14 +48,17 @@ class DemoScenario:
         tick: float = 1.2,
         dial_in_numbers: list[str] | None = None,
         moderator_numbers: list[str] | None = None,
+        town_hall: TownHall | None = None,
     ):
         self.state = state
         self.random = random.Random(seed)
         self.tick = tick
         self.dial_in_numbers = dial_in_numbers or []
         self.moderator_numbers = moderator_numbers or ["+15550199"]
+        self.town_hall = town_hall
         self._task: asyncio.Task | None = None
         self._names = 0
+        self._answered_gathers: dict[str, object] = {}  # per call: the PIN prompt it entered the PIN for
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self.run())
@@ -53,12 +69,13 @@ class DemoScenario:
 
     async def run(self) -> None:
         while True:
-            try:
-                self.step()
-            except ApiError as error:
-                logger.debug("scenario step refused: %s", error.detail)
-            except Exception:  # noqa: BLE001 - the demo must keep running
-                logger.exception("scenario step failed")
+            for step in (self.step, self.town_hall_step):
+                try:
+                    step()
+                except ApiError as error:
+                    logger.debug("scenario step refused: %s", error.detail)
+                except Exception:  # noqa: BLE001 - the demo must keep running
+                    logger.exception("scenario step failed")
             await asyncio.sleep(self.random.uniform(0.5, 1.5) * self.tick)
 
     # --- one step ---------------------------------------------------------------------------
@@ -73,11 +90,8 @@ class DemoScenario:
 
     def live(self):
         """The scenario's own conferences (those of dial-in rooms belong to the dashboard's routing)."""
-        return [
-            c
-            for c in self.state.conferences.values()
-            if c.active and c.creator.to_number not in self.dial_in_numbers
-        ]
+        routed = {*self.dial_in_numbers, *([self.town_hall.number] if self.town_hall else [])}
+        return [c for c in self.state.conferences.values() if c.active and c.creator.to_number not in routed]
 
     def step(self) -> None:
         if self.dial_in_numbers and self.random.random() < 0.35:
@@ -166,3 +180,26 @@ class DemoScenario:
             waiting = [c for c in dialled if c.queue_name]
             if len(waiting) > 3:
                 self.state.hangup(self.random.choice(waiting))
+
+    def town_hall_step(self) -> None:
+        """The town hall's crowd: more callers until they are all there, PINs entered, hands, speech, churn."""
+        hall = self.town_hall
+        if hall is None:
+            return
+        calls = [c for c in self.state.calls.values() if c.alive and c.to_number == hall.number]
+        for _ in range(min(hall.per_tick, hall.callers - len(calls))):
+            self.state.new_call(self.phone(), hall.number, answer=False)
+        for call in calls:
+            if call.gather is not None and self._answered_gathers.get(call.call_control_id) is not call.gather:
+                self._answered_gathers[call.call_control_id] = call.gather
+                self.state.press(call, hall.pin + "#")
+        inside = [c for c in calls if c.conference_id]
+        if not inside:
+            return
+        self.state.press(self.random.choice(inside), "*1")  # a hand goes up (or down again)
+        speaker = self.random.choice(inside)
+        self.state.talk(speaker)
+        if speaker.transcription is not None:
+            self.state.say(speaker, self.random.choice(LINES), round(self.random.uniform(0.8, 0.98), 2))
+        if self.random.random() < 0.3:
+            self.state.hangup(self.random.choice(inside))  # someone leaves; the crowd dials back in

@@ -27,6 +27,10 @@ DEMO_USER = "moderator"
 DEMO_ROOM = "Demo room"
 DEMO_ROOM_NUMBER = "+15550100"
 DEMO_MODERATOR_NUMBER = "+15550199"
+TOWN_HALL = "Town hall"
+TOWN_HALL_NUMBER = "+15550800"
+TOWN_HALL_PIN = "2468"
+TOWN_HALL_PLACES = 800  # Telnyx's most: callers past it wait for a place
 
 
 class Command(BaseCommand):
@@ -40,6 +44,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--password", default=None, help="the demo moderator's password (default: random)"
         )
+        parser.add_argument(
+            "--town-hall", type=int, default=0, metavar="CALLERS",
+            help=f"also a town hall: this many callers dial {TOWN_HALL_NUMBER} with its PIN (e.g. 1000)",
+        )
 
     def handle(self, *args, **options) -> None:
         # Ctrl-C is how a demo ends: stop what was started, quietly, and exit 0 (no traceback, no error).
@@ -52,7 +60,9 @@ class Command(BaseCommand):
             self.stop()
         self.stdout.write("stopped.")
 
-    def run_demo(self, *, host: str, port: int, sim_port: int, seed: int, password: str | None, **options) -> None:
+    def run_demo(
+        self, *, host: str, port: int, sim_port: int, seed: int, password: str | None, town_hall: int, **options
+    ) -> None:
         for name, number in (("dashboard", port), ("simulator", sim_port)):
             if not port_is_free(host, number):
                 raise CommandError(
@@ -69,6 +79,8 @@ class Command(BaseCommand):
         password = password or secrets.token_urlsafe(9)
         self.create_demo_user(password)
         self.create_demo_room()
+        if town_hall > 0:
+            self.create_town_hall()
 
         dashboard_url = f"http://{host}:{port}"
         env = {
@@ -109,6 +121,8 @@ class Command(BaseCommand):
                     f"{dashboard_url}/webhooks/telnyx",
                     "--dial-in-number",
                     DEMO_ROOM_NUMBER,
+                    *(["--town-hall-number", TOWN_HALL_NUMBER, "--town-hall-pin", TOWN_HALL_PIN,
+                       "--town-hall-callers", str(town_hall)] if town_hall > 0 else []),
                 ],
                 cwd=settings.BASE_DIR,
                 env=env,
@@ -123,6 +137,11 @@ class Command(BaseCommand):
         self.stdout.write(
             f"  callers dial the demo room {DEMO_ROOM_NUMBER}; the moderator dials from {DEMO_MODERATOR_NUMBER}"
         )
+        if town_hall > 0:
+            self.stdout.write(
+                f"  {town_hall} callers dial the town hall {TOWN_HALL_NUMBER} (PIN {TOWN_HALL_PIN}, "
+                f"{TOWN_HALL_PLACES} places: the rest wait), {min(town_hall, 40)} more every second or so"
+            )
         self.stdout.write("  Ctrl-C stops everything.\n")
         self.supervise(processes)
 
@@ -146,6 +165,21 @@ class Command(BaseCommand):
             },
         )
         RoomNumber.objects.get_or_create(number=DEMO_ROOM_NUMBER, defaults={"room": room})
+
+    def create_town_hall(self) -> None:
+        """A listen-only, captioned room behind a PIN, as big as Telnyx makes a conference."""
+        room, _ = Room.objects.update_or_create(
+            name=TOWN_HALL,
+            defaults={
+                "participant_pin": TOWN_HALL_PIN,
+                "moderator_numbers": [DEMO_MODERATOR_NUMBER],
+                "mute_on_entry": True,
+                "captions_on_join": True,
+                "caption_keywords": "refund\ncancel",
+                "max_participants": TOWN_HALL_PLACES,
+            },
+        )
+        RoomNumber.objects.get_or_create(number=TOWN_HALL_NUMBER, defaults={"room": room})
 
     def wait_for(self, host: str, port: int, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout

@@ -46,6 +46,9 @@ class Command(BaseCommand):
             default=[],
             help="demo scenario: dial into these room numbers instead of creating calls",
         )
+        parser.add_argument("--town-hall-number", default="", help="demo scenario: a crowd dials this room number")
+        parser.add_argument("--town-hall-pin", default="", help="the PIN the crowd enters when asked")
+        parser.add_argument("--town-hall-callers", type=int, default=0, help="how many callers the crowd is")
 
     def handle(self, *args, **options):
         if not port_is_free(options["host"], options["port"]):
@@ -62,10 +65,15 @@ class Command(BaseCommand):
             media_seconds=options["media_seconds"],
         )
         if options["scenario"] == "demo":
-            from moderator.simulator.scenario import DemoScenario
+            from moderator.simulator.scenario import DemoScenario, TownHall
 
+            town_hall = (
+                TownHall(options["town_hall_number"], options["town_hall_pin"], options["town_hall_callers"])
+                if options["town_hall_number"] and options["town_hall_callers"] > 0
+                else None
+            )
             scenario = DemoScenario(
-                app[STATE], seed=options["seed"], dial_in_numbers=options["dial_in_number"]
+                app[STATE], seed=options["seed"], dial_in_numbers=options["dial_in_number"], town_hall=town_hall
             )
 
             async def start_scenario(app: web.Application) -> None:
