@@ -26,8 +26,8 @@ The rules:
   conference, or starts it with them (on hold, hearing the hold audio, if the room starts only when
   a moderator joins).
 * A conference that is full (Telnyx refuses a join past its `max_participants`) does not lose a caller: they wait
-  in the room's waiting room, and in a room without one of its own each place that frees (someone leaves) takes
-  the first of them in.
+  in the room's waiting room for a place, and in a room without one of its own each place that frees (someone
+  leaves) takes the first of them in. A room's waiting room holds `WAITING_ROOM_SIZE` callers.
 * A room that ends "when the last moderator leaves" has its conference ended when a moderator leaves
   and no other moderator is still in it.
 """
@@ -117,7 +117,6 @@ class Rooms:
         if self._moderating_phones is None:
             self._moderating_phones = moderating_phones()
         return number in self._moderating_phones
-
 
     def next_waiting(self, room: Room, taken: set[str]) -> str | None:
         """The first caller waiting for a place in the room's conference whom this batch has not taken in yet."""
@@ -321,8 +320,8 @@ def _plan_place_freed(ws, rooms: Rooms, event, commands: list[OutboxCommand], no
     taken = {c.call_control_id for c in commands if c.kind == Kind.ADMIT}
     waiting = rooms.next_waiting(room, taken)
     if waiting is not None:  # (its note is written when it joins: the call is not in this batch's working set)
-        commands.append(OutboxCommand(command_id=derived_command_id(Kind.ADMIT, f"{waiting}@place-of:{event.call_control_id}"),
-                                      kind=Kind.ADMIT, call_control_id=waiting, room=room))
+        step = derived_command_id(Kind.ADMIT, f"{waiting}@place-of:{event.call_control_id}")
+        commands.append(OutboxCommand(command_id=step, kind=Kind.ADMIT, call_control_id=waiting, room=room))
 
 
 def _plan_left(ws, rooms: Rooms, event, commands: list[OutboxCommand], notes: dict[str, str]) -> None:
