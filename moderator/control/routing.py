@@ -118,7 +118,7 @@ class Rooms:
             self._moderating_phones = moderating_phones()
         return number in self._moderating_phones
 
-    def next_waiting(self, room: Room, taken: set[str]) -> str | None:
+    def take_next_waiting(self, room: Room) -> str | None:
         """The first caller waiting for a place in the room's conference whom this batch has not taken in yet."""
         if room.pk not in self._waiting:
             # Not one an earlier batch (or a moderator) is taking in already: still waiting until Telnyx says
@@ -136,7 +136,7 @@ class Rooms:
                 .filter(Exists(for_a_place)).exclude(Exists(being_admitted))
                 .order_by("enqueued_at", "id").values_list("call_control_id", flat=True)
             )
-        return next((ccid for ccid in self._waiting[room.pk] if ccid not in taken), None)
+        return self._waiting[room.pk].pop(0) if self._waiting[room.pk] else None
 
     def is_banned(self, room: Room, number: str) -> bool:
         if self._banned is None:
@@ -317,8 +317,7 @@ def _plan_place_freed(ws, rooms: Rooms, event, commands: list[OutboxCommand], no
     room = next((r for r in rooms.all if r.pk == conference.room_id), None)
     if room is None or room.waiting_room:
         return
-    taken = {c.call_control_id for c in commands if c.kind == Kind.ADMIT}
-    waiting = rooms.next_waiting(room, taken)
+    waiting = rooms.take_next_waiting(room)
     if waiting is not None:  # (its note is written when it joins: the call is not in this batch's working set)
         step = derived_command_id(Kind.ADMIT, f"{waiting}@place-of:{event.call_control_id}")
         commands.append(OutboxCommand(command_id=step, kind=Kind.ADMIT, call_control_id=waiting, room=room))
