@@ -388,6 +388,9 @@ class ModeratorAction(models.Model):
         return f"{self.action} by {self.user or 'system'}: {self.outcome}"
 
 
+TELNYX_DEFAULT_PLACES = 250  # a conference's max_participants unless its creation sets one (800 at most)
+
+
 class Room(models.Model):
     """A dial-in room: calls to its numbers are answered and routed into its conference."""
 
@@ -476,6 +479,11 @@ class Room(models.Model):
         """The room's running conference (the newest, should two ever run), if any."""
         return (self.conferences.exclude(status=Conference.Status.COMPLETED)
                 .order_by("-first_seen_at", "-id").first())
+
+    @property
+    def places(self) -> int:
+        """How many callers the room's conference holds: Telnyx refuses a join past it (90032)."""
+        return self.max_participants or TELNYX_DEFAULT_PLACES
 
     @property
     def asks_for_pin(self) -> bool:
@@ -643,6 +651,17 @@ class OutboxCommand(models.Model):
             conference_telnyx_id=conference_id,
             room=room,
         )
+
+
+def admission_under_way() -> models.Exists:
+    """For a WaitingCall row: an admission (a moderator's, or a freed place's) is taking this caller in, sent or
+    about to be since they came. They wait until Telnyx says they left the queue, but are on their way in: a second
+    admission would be refused, and the place it was for lost."""
+    return models.Exists(OutboxCommand.objects.filter(
+        kind=OutboxCommand.Kind.ADMIT, call_control_id=models.OuterRef("call_control_id"),
+        status__in=[OutboxCommand.Status.PENDING, OutboxCommand.Status.SENDING, OutboxCommand.Status.SENT],
+        created_at__gte=models.OuterRef("enqueued_at"),
+    ))
 
 
 _COMMAND_IDS = uuid.UUID("6c0f7a3e-2b1d-4e55-9a57-0d1c6e1f3b21")

@@ -17,6 +17,8 @@ AUDIO_VAULT = "+15550650"
 CLOSED_ROOM = "+15550660"
 CAPTIONED = "+15550700"
 PRIVATE_ROOM = "+15550710"
+PANEL = "+15550720"  # a waiting room and three places
+PANEL_HOST = "+15550729"
 HOST = "+15550199"
 PROFILE_PHONE = "+15550188"
 
@@ -36,6 +38,7 @@ def make_rooms(server: LiveServer) -> None:
          "--pin-prompt-audio-url", "https://example.com/enter-your-pin.mp3"],
         ["Captioned", "--number", CAPTIONED, "--captions", "--keyword", "refund", "--keyword", "Legal action"],
         ["Private room", "--number", PRIVATE_ROOM, "--forbid-transcription"],
+        ["Panel", "--number", PANEL, "--waiting-room", "--moderator", PANEL_HOST, "--max-participants", "3"],
     ]  # fmt: skip
     listed = server.manage(
         "shell",

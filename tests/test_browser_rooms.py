@@ -109,6 +109,39 @@ def test_admit_next_then_admit_all_from_the_board_and_lock_from_the_live_view(br
         page.context.close()
 
 
+def test_on_a_phone_admitting_into_a_full_conference_says_who_still_waits(browser, dial_in):
+    from tests.fixtures_dial_in import PANEL, PANEL_HOST
+
+    sim, server, api = dial_in
+    phone = logged_in_page(browser, server, viewport=(390, 844))
+    host = dial(sim, PANEL_HOST, PANEL)
+    eventually(lambda: host in sim_members(sim, "Panel"), "the host starts the panel: one of its three places")
+    callers = []
+    for n in range(3):
+        callers.append(dial(sim, f"+155508400{n}", PANEL))
+        waiting(phone, callers[-1]).wait_for(timeout=TIMEOUT * 3)
+
+    phone.get_by_role("button", name="Admit all into Panel").click()
+    phone.locator("#action-submit").click()
+    told = phone.locator(".toast.info", has_text="Panel is full at 3 places: 1 more caller waits until someone leaves.")
+    told.wait_for(timeout=TIMEOUT)
+    for caller in callers[:2]:
+        waiting(phone, caller).wait_for(state="detached", timeout=TIMEOUT * 3)
+    assert waiting(phone, callers[2]).count() == 1  # still listed: nothing pretends they were let in
+    told.click()  # a tap dismisses it
+
+    phone.get_by_role("button", name="Admit next into Panel").click()
+    refused = phone.locator(".toast.error", has_text="Panel is full: all 3 places are taken.")
+    refused.wait_for(timeout=TIMEOUT)
+    ARTIFACTS.mkdir(exist_ok=True)
+    phone.screenshot(path=str(ARTIFACTS / "admit-full-phone.png"))
+    assert waiting(phone, callers[2]).count() == 1
+    eventually(lambda: set(callers[:2]) <= sim_members(sim, "Panel"), "the two admitted are in the conference")
+    for call in (host, *callers):
+        sim.hangup(call)
+    phone.context.close()
+
+
 def test_remove_and_ban_from_the_row_menu_then_lift_it(browser, dial_in):
     from tests.fixtures_dial_in import OPEN_ROOM
 

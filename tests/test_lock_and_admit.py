@@ -9,6 +9,8 @@ from tests.fixtures_dial_in import (
     CLOSED_ROOM,
     HOST,
     OPEN_ROOM,
+    PANEL,
+    PANEL_HOST,
     PROFILE_PHONE,
     TOWN_HALL,
     dashboard_conference,
@@ -67,6 +69,42 @@ def test_a_waiting_room_is_admitted_one_at_a_time_in_order_or_all_at_once(dial_i
     eventually(lambda: set(callers) <= sim_members(sim, "Town hall"), "everyone waiting is admitted")
     eventually(lambda: not dashboard_waiting(api), "the waiting room is empty")
     for call in (host, *callers):
+        sim.hangup(call)
+
+
+def test_a_full_conference_admits_as_many_as_it_has_places_for_and_says_who_still_waits(dial_in):
+    sim, server, api = dial_in
+    host = dial(sim, PANEL_HOST, PANEL)
+    eventually(lambda: host in sim_members(sim, "Panel"), "the host starts the panel: one of its three places")
+    callers = []
+    for n in range(4):
+        callers.append(dial(sim, f"+1555072{n}", PANEL))
+        eventually(lambda: callers[-1] in dashboard_waiting(api), "the caller waits")
+    admit = f"/api/queues/{sim_call(sim, callers[0])['queue']}/admit"
+
+    # Clicked twice at once, "Admit next" takes the next caller the second time, not the first again (who
+    # still waits until Telnyx says they left the queue).
+    assert api.post(admit, json={"count": 1}).json()["data"] == {"admitted": callers[:1]}
+    assert api.post(admit, json={"count": 1}).json()["data"] == {"admitted": callers[1:2]}
+    # The two on their way in take the last places: another admission is refused, saying why, and sends nothing.
+    joins = len(sim.requests_to("/actions/join"))
+    response = api.post(admit, json={})
+    assert response.status_code == 409 and response.json()["error"] == {
+        "status": 409, "code": "conference_full", "title": "conference full",
+        "detail": "Panel is full: all 3 places are taken. The callers keep waiting; admit them once someone leaves.",
+    }
+    eventually(lambda: set(callers[:2]) <= sim_members(sim, "Panel"), "the two admitted join")
+    eventually(lambda: dashboard_waiting(api) == set(callers[2:]), "the others still wait on the board")
+    assert len(sim.requests_to("/actions/join")) == joins + 2
+
+    sim.hangup(callers[0])
+    eventually(lambda: dashboard_conference(api, "Panel")["participant_count"] == 2, "a place frees")
+    assert api.post(admit, json={}).json()["data"] == {  # "Admit all": one place for two callers
+        "admitted": callers[2:3], "note": "Panel is full at 3 places: 1 more caller waits until someone leaves.",
+    }
+    eventually(lambda: callers[2] in sim_members(sim, "Panel"), "the next in the queue takes the freed place")
+    assert dashboard_waiting(api) == {callers[3]}
+    for call in (host, *callers[1:]):
         sim.hangup(call)
 
 

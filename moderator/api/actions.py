@@ -65,6 +65,8 @@ def answer(run) -> JsonResponse:
         return error(404, "ban not found", f"no ban with id {exc}")
     except actions.NotARoomQueue as exc:
         return error(404, "not a waiting room", f"no room's waiting room is called {exc}")
+    except actions.ConferenceFull as exc:
+        return error(409, "conference full", str(exc), code="conference_full")
     except captions.ConferenceEnded:
         return error(409, "conference ended", "the conference has ended: nothing said in it can be captioned any more")
     except captions.TranscriptionForbidden as exc:

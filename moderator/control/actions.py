@@ -29,6 +29,7 @@ from moderator.models import (
     Room,
     RoomNumber,
     WaitingCall,
+    admission_under_way,
     derived_command_id,
 )
 from moderator.state import rules
@@ -61,6 +62,14 @@ class NoRoom(Exception):
 
 class NotARoomQueue(Exception):
     """The queue is no room's waiting room: there is no conference to admit its callers into."""
+
+
+class ConferenceFull(Exception):
+    """Every place of the room's conference is taken (or being taken): an admission would be refused."""
+
+    def __init__(self, room: Room):
+        super().__init__(f"{room.name} is full: all {room.places} places are taken. "
+                         "The callers keep waiting; admit them once someone leaves.")
 
 
 def _targets(params: dict[str, Any]) -> list[str]:
@@ -343,9 +352,23 @@ def _admit(room: Room, waiting: list[WaitingCall], audit: ModeratorAction) -> No
     )
 
 
-def _waiting_in(room: Room) -> list[WaitingCall]:
-    return list(WaitingCall.objects.filter(queue_name=room.queue_name, status=WaitingCall.Status.WAITING)
-                .order_by("enqueued_at", "id"))
+class _WaitingRoom:
+    """Who waits in a room's waiting room to be admitted, in the order they came (not who an admission takes in
+    already: "Admit next" twice takes two callers), and how many more its conference has places for."""
+
+    def __init__(self, room: Room) -> None:
+        self.room = room
+        waiting = (WaitingCall.objects.filter(queue_name=room.queue_name, status=WaitingCall.Status.WAITING)
+                   .annotate(coming_in=admission_under_way()).order_by("enqueued_at", "id"))
+        self.to_admit = [w for w in waiting if not w.coming_in]
+        self.coming_in = len(waiting) - len(self.to_admit)
+
+    def places_left(self, conference: Conference | None) -> int:
+        """Its places, less who is in it or on their way in."""
+        if conference is None:
+            return self.room.places  # the first admitted starts it
+        inside = conference.participants.filter(status__in=[Participant.Status.JOINING, Participant.Status.JOINED])
+        return max(0, self.room.places - inside.count() - self.coming_in)
 
 
 def lock_conference(user, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -362,26 +385,37 @@ def lock_conference(user, conference_id: str, body: dict[str, Any]) -> dict[str,
         admitted = []
         audit = audit_action(user, "lock" if locked else "unlock", conference, [], {"locked": locked})
         if not locked and conference.room is not None and not conference.room.waiting_room:
-            admitted = _waiting_in(conference.room)
+            admitted = _WaitingRoom(conference.room).to_admit
             _admit(conference.room, admitted, audit)
         broadcast.publish_on_commit(on_timeline(conference, audit, changes))
     return {"locked": locked, "admitted": [w.call_control_id for w in admitted]}
 
 
 def admit_waiting(user, queue_name: str, body: dict[str, Any]) -> dict[str, Any]:
-    """Admit the first `count` callers waiting in a room's waiting room (all, without a count) into its conference."""
+    """Admit the first `count` callers waiting in a room's waiting room (all, without a count) into its conference,
+    as many as it has places for: Telnyx would refuse the others (they would wait on, unseen), so the moderator is
+    told at once who still waits."""
     count = schemas.Admit.model_validate(body).count
     room = next((r for r in Room.objects.all() if r.queue_name == queue_name), None)
     if room is None:
         raise NotARoomQueue(queue_name)
-    waiting = _waiting_in(room)[:count]
     conference = room.live_conference()
+    waiting_room = _WaitingRoom(room)
+    asked = waiting_room.to_admit[:count]
+    waiting = asked[:waiting_room.places_left(conference)] if asked else []
+    if asked and not waiting:
+        raise ConferenceFull(room)
     with transaction.atomic():
         audit = audit_action(user, "admit", conference, [w.call_control_id for w in waiting],
                        {"queue_name": queue_name, **({"count": count} if count else {})})
         _admit(room, waiting, audit)
         broadcast.publish_on_commit(on_timeline(conference, audit, Changes()))
-    return {"admitted": [w.call_control_id for w in waiting]}
+    admitted = {"admitted": [w.call_control_id for w in waiting]}
+    if len(waiting) < len(asked):
+        still = len(asked) - len(waiting)
+        admitted["note"] = (f"{room.name} is full at {room.places} places: "
+                            f"{still} more {'caller waits' if still == 1 else 'callers wait'} until someone leaves.")
+    return admitted
 
 
 def ban_caller(user, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -67,6 +67,7 @@ from moderator.models import (
     Room,
     UserProfile,
     WaitingCall,
+    admission_under_way,
     derived_command_id,
 )
 from moderator.state.changes import Changes
@@ -121,19 +122,13 @@ class Rooms:
     def take_next_waiting(self, room: Room) -> str | None:
         """The first caller waiting for a place in the room's conference whom this batch has not taken in yet."""
         if room.pk not in self._waiting:
-            # Not one an earlier batch (or a moderator) is taking in already: still waiting until Telnyx says
-            # they left the queue, but a second admission would be refused and the place it was for lost.
-            being_admitted = OutboxCommand.objects.filter(
-                kind=Kind.ADMIT, call_control_id=OuterRef("call_control_id"),
-                status__in=[OutboxCommand.Status.PENDING, OutboxCommand.Status.SENDING, OutboxCommand.Status.SENT],
-                created_at__gte=OuterRef("enqueued_at"),
-            )
-            # Only who waits for a place (not who a moderator moved there), in the order they came.
+            # Only who waits for a place (not who a moderator moved there) and no admission takes in already,
+            # in the order they came.
             for_a_place = Call.objects.filter(call_control_id=OuterRef("call_control_id"),
                                               routing_note=waiting_for_a_place(room))
             self._waiting[room.pk] = list(
                 WaitingCall.objects.filter(queue_name=room.queue_name, status=WaitingCall.Status.WAITING)
-                .filter(Exists(for_a_place)).exclude(Exists(being_admitted))
+                .filter(Exists(for_a_place)).exclude(admission_under_way())
                 .order_by("enqueued_at", "id").values_list("call_control_id", flat=True)
             )
         return self._waiting[room.pk].pop(0) if self._waiting[room.pk] else None

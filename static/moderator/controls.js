@@ -545,7 +545,10 @@ document.addEventListener("click", async (event) => {
   if (!ACTIONS[button.dataset.action]?.form) button.setAttribute("aria-busy", "true");
   try {
     const result = await perform(button);
-    if (result !== null && result !== undefined) toast(`${button.textContent.replace("…", "").trim()}: done`, "success");
+    // Done, or done in part: the answer's note says what was not (a full conference admits fewer than asked).
+    const label = button.textContent.replace("…", "").trim();
+    if (result?.note) toast(`${label}: ${result.note}`, "info");
+    else if (result !== null && result !== undefined) toast(`${label}: done`, "success");
   } catch (error) {
     // Telnyx's own refusal says what is wrong, not to what: the toast says which action, for whom.
     toast(error instanceof ApiFailure && error.status < 500 ? `${whatFor(button)} refused. ${error.message}` : error.message, "error");
