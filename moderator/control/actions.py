@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from moderator.control import schemas
@@ -352,23 +354,36 @@ def _admit(room: Room, waiting: list[WaitingCall], audit: ModeratorAction) -> No
     )
 
 
+ON_THE_WAY_IN = timedelta(seconds=30)  # an accepted join is in within seconds: an older admission holds no place
+
+
 class _WaitingRoom:
     """Who waits in a room's waiting room to be admitted, in the order they came (not who an admission takes in
     already: "Admit next" twice takes two callers), and how many more its conference has places for."""
 
     def __init__(self, room: Room) -> None:
         self.room = room
-        waiting = (WaitingCall.objects.filter(queue_name=room.queue_name, status=WaitingCall.Status.WAITING)
-                   .annotate(coming_in=admission_under_way()).order_by("enqueued_at", "id"))
-        self.to_admit = [w for w in waiting if not w.coming_in]
-        self.coming_in = len(waiting) - len(self.to_admit)
+        self.to_admit = list(WaitingCall.objects.filter(queue_name=room.queue_name, status=WaitingCall.Status.WAITING)
+                             .exclude(admission_under_way()).order_by("enqueued_at", "id"))
 
     def places_left(self, conference: Conference | None) -> int:
-        """Its places, less who is in it or on their way in."""
+        """Its places, less who is in it and who is on their way in: admitted, not in yet, still on the line (between
+        leaving the queue and joining, a caller is in neither)."""
         if conference is None:
             return self.room.places  # the first admitted starts it
-        inside = conference.participants.filter(status__in=[Participant.Status.JOINING, Participant.Status.JOINED])
-        return max(0, self.room.places - inside.count() - self.coming_in)
+        since = timezone.now() - ON_THE_WAY_IN
+        if conference.first_seen_at and conference.first_seen_at > since:
+            since = conference.first_seen_at
+        coming_in = (
+            OutboxCommand.objects.filter(kind=OutboxCommand.Kind.ADMIT, room=self.room, created_at__gte=since,
+                                         status__in=[OutboxCommand.Status.PENDING, OutboxCommand.Status.SENDING,
+                                                     OutboxCommand.Status.SENT])
+            .exclude(Exists(conference.participants.filter(call_control_id=OuterRef("call_control_id"))))
+            .exclude(Exists(Call.objects.filter(call_control_id=OuterRef("call_control_id"), ended_at__isnull=False)))
+            .values("call_control_id").distinct().count()
+        )
+        inside = conference.participants.exclude(status=Participant.Status.LEFT).count()
+        return max(0, self.room.places - inside - coming_in)
 
 
 def lock_conference(user, conference_id: str, body: dict[str, Any]) -> dict[str, Any]:

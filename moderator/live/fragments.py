@@ -203,10 +203,13 @@ def recent_dial_in_problems(calls: QuerySet[Call]) -> QuerySet[Call]:
 
 
 def _waiting_for(room: Room | None, conference: Conference | None, calls: list[dict], for_a_place: set[str]) -> str:
-    """What callers wait for in a room without a waiting room of its own (where routing lets them straight in):
-    "unlock" (the conference is locked), or "place" (it was full: each place that frees takes the next in)."""
-    if room is None or room.waiting_room or conference is None:
+    """What the callers wait for, when not for a moderator's admission: "unlock" (the conference of a room without a
+    waiting room of its own is locked), "place" (it was full: each place that frees takes the next in), or "full"
+    (a room with a waiting room: every place of its conference is taken, an admission would be refused)."""
+    if room is None or conference is None:
         return ""
+    if room.waiting_room:
+        return "full" if conference.inside >= room.places else ""
     if conference.locked:
         return "unlock"
     return "place" if calls and all(call["call_control_id"] in for_a_place for call in calls) else ""
@@ -222,6 +225,7 @@ def queues_context() -> dict[str, Any]:
         .exclude(status=Conference.Status.COMPLETED)
         .order_by("first_seen_at", "id")
         .only("room_id", "telnyx_id", "locked")
+        .annotate(inside=Count("participants", filter=~Q(participants__status=Participant.Status.LEFT)))
     }
     waiting = queues_dict()
     for_a_place = set(
@@ -238,6 +242,7 @@ def queues_context() -> dict[str, Any]:
             "room": room.name if room else "",
             "conference_id": conference.telnyx_id if conference else "",
             "waiting_for": _waiting_for(room, conference, calls, for_a_place),
+            "places": room.places if room else 0,
         })
     recent_problems = recent_dial_in_problems(Call.objects.all())
     problems = list(recent_problems.order_by("-updated_at", "-id")[:DIAL_IN_PROBLEMS])

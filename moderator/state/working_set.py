@@ -331,7 +331,9 @@ class WorkingSet:
             conference.version += 1
             changes.versions[conference.telnyx_id] = changes.since[conference.telnyx_id] = conference.version
         waiting = self._changed(self.waiting_entries.values())
-        changes.queues = self.queues or bool(waiting)
+        # A room's conference that fills or frees a place: its waiting room's heading says whether it is full.
+        places = any(leg.conference.room_id and leg.status != self._loaded.get(id(leg), {}).get("status") for leg in legs)
+        changes.queues = self.queues or bool(waiting) or places
 
         _upsert(Conference, conferences)
         _upsert(Participant, legs)
