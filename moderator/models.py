@@ -613,6 +613,8 @@ class OutboxCommand(models.Model):
         FAILED = "failed", "failed"
         SKIPPED = "skipped", "no longer needed"
 
+    GOING_AHEAD = (Status.PENDING, Status.SENDING, Status.SENT)  # sent, or to be: not refused, failed nor skipped
+
     command_id = models.CharField(max_length=64, unique=True)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     call_control_id = models.CharField(max_length=255, blank=True, db_index=True)
@@ -659,8 +661,7 @@ def admission_under_way() -> models.Exists:
     admission would be refused, and the place it was for lost."""
     return models.Exists(OutboxCommand.objects.filter(
         kind=OutboxCommand.Kind.ADMIT, call_control_id=models.OuterRef("call_control_id"),
-        status__in=[OutboxCommand.Status.PENDING, OutboxCommand.Status.SENDING, OutboxCommand.Status.SENT],
-        created_at__gte=models.OuterRef("enqueued_at"),
+        status__in=OutboxCommand.GOING_AHEAD, created_at__gte=models.OuterRef("enqueued_at"),
     ))
 
 

@@ -376,8 +376,7 @@ class _WaitingRoom:
             since = conference.first_seen_at
         coming_in = (
             OutboxCommand.objects.filter(kind=OutboxCommand.Kind.ADMIT, room=self.room, created_at__gte=since,
-                                         status__in=[OutboxCommand.Status.PENDING, OutboxCommand.Status.SENDING,
-                                                     OutboxCommand.Status.SENT])
+                                         status__in=OutboxCommand.GOING_AHEAD)
             .exclude(Exists(conference.participants.filter(call_control_id=OuterRef("call_control_id"))))
             .exclude(Exists(Call.objects.filter(call_control_id=OuterRef("call_control_id"), ended_at__isnull=False)))
             .values("call_control_id").distinct().count()
