@@ -141,6 +141,12 @@ def test_on_a_phone_admitting_into_a_full_conference_says_who_still_waits(browse
         timeout=TIMEOUT)
     ARTIFACTS.mkdir(exist_ok=True)
     phone.screenshot(path=str(ARTIFACTS / "admit-full-phone.png"))
+    desktop = logged_in_page(browser, server)  # the same, on a desktop's board opened now
+    desktop.locator('#queues .queue[data-room="Panel"] h3', has_text="full: all 3 places are taken").wait_for()
+    assert desktop.get_by_role("button", name="Admit all into Panel").get_attribute("aria-disabled") == "true"
+    assert "waiting room on · 1 moderator number · 3 places" in desktop.locator('li.room[data-room="Panel"]').inner_text()
+    desktop.screenshot(path=str(ARTIFACTS / "admit-full-desktop.png"))
+    desktop.context.close()
     assert len(sim.requests_to("/actions/join")) == joins and waiting(phone, callers[2]).count() == 1
     assert set(callers[:2]) <= sim_members(sim, "Panel")
 
