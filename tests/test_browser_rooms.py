@@ -16,6 +16,17 @@ def waiting(page, call_control_id):
     return page.locator(f'#queues li.waiting-call[data-call-control-id="{call_control_id}"]')
 
 
+def host_then_callers_waiting(sim, page, host_number, room_number, room, caller_numbers):
+    """The host starts the room's conference, then each caller dials and shows waiting on the page, in order."""
+    host = dial(sim, host_number, room_number)
+    eventually(lambda: host in sim_members(sim, room), f"the host starts {room}'s conference")
+    callers = []
+    for number in caller_numbers:
+        callers.append(dial(sim, number, room_number))
+        waiting(page, callers[-1]).wait_for(timeout=TIMEOUT * 3)
+    return host, callers
+
+
 def test_callers_wait_in_every_tab_and_a_click_admits_one(browser, dial_in):
     sim, server, api = dial_in
     first_tab = logged_in_page(browser, server)
@@ -69,12 +80,8 @@ def test_admit_next_then_admit_all_from_the_board_and_lock_from_the_live_view(br
 
     sim, server, api = dial_in
     board = logged_in_page(browser, server)
-    host = dial(sim, HOST, TOWN_HALL)
-    eventually(lambda: host in sim_members(sim, "Town hall"), "the moderator is in the conference")
-    callers = []
-    for n in range(3):
-        callers.append(dial(sim, f"+155508200{n}", TOWN_HALL))
-        waiting(board, callers[-1]).wait_for(timeout=TIMEOUT * 3)
+    host, callers = host_then_callers_waiting(sim, board, HOST, TOWN_HALL, "Town hall",
+                                              [f"+155508200{n}" for n in range(3)])
 
     board.get_by_role("button", name="Admit next into Town hall").click()
     waiting(board, callers[0]).wait_for(state="detached", timeout=TIMEOUT * 3)
@@ -114,12 +121,8 @@ def test_on_a_phone_admitting_into_a_full_conference_says_who_still_waits(browse
 
     sim, server, api = dial_in
     phone = logged_in_page(browser, server, viewport=(390, 844))
-    host = dial(sim, PANEL_HOST, PANEL)
-    eventually(lambda: host in sim_members(sim, "Panel"), "the host starts the panel: one of its three places")
-    callers = []
-    for n in range(3):
-        callers.append(dial(sim, f"+155508400{n}", PANEL))
-        waiting(phone, callers[-1]).wait_for(timeout=TIMEOUT * 3)
+    # The host takes one of the panel's three places.
+    host, callers = host_then_callers_waiting(sim, phone, PANEL_HOST, PANEL, "Panel", [f"+155508400{n}" for n in range(3)])
 
     phone.get_by_role("button", name="Admit all into Panel").click()
     phone.locator("#action-submit").click()
