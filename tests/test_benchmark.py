@@ -20,7 +20,7 @@ KEYS = (
     "ws_p99_ms", "fanout_per_s", "fanout_p99_ms", "render_ms", "render_queries", "rss_mb",
     "captions_applied_per_s", "captions_p99_ms",
     "town_hall_ack_p99_ms", "town_hall_ack_max_ms", "town_hall_page_ms", "town_hall_applied_per_s",
-    "limit_cpu_us_per_event", "product_cpu_us_per_event",
+    "limit_cpu_us_per_event", "product_cpu_us_per_event", "ack_only_per_s", "ack_only_vs_limit",
 )
 
 
@@ -45,6 +45,7 @@ def test_quick_benchmark_produces_every_figure(tmp_path):
     assert figures["ingest_per_s"] == figures["applied_per_s"]
     assert figures["ingest_vs_limit"] == pytest.approx(figures["applied_per_s"] / figures["limit_per_s"])
     assert figures["ingest_vs_naive"] == pytest.approx(figures["applied_per_s"] / figures["naive_per_s"])
+    assert figures["ack_only_vs_limit"] == pytest.approx(figures["ack_only_per_s"] / figures["limit_per_s"])
     assert figures["render_queries"] == figures["render_queries_small"]  # a count, not a time
     assert figures["captions_missing"] == 0  # every socket got every caption line
     # The town hall: every webhook stored, the moderator's page as a fresh load, each tenth caller's hand up.
@@ -53,7 +54,7 @@ def test_quick_benchmark_produces_every_figure(tmp_path):
     assert figures["town_hall_hands"] == figures["town_hall_callers"] // 10
     for label in ("applied ÷ limit", "applied ÷ naive", "the board open", "ack latency", "acknowledged → applied",
                   "webhook → browser", "deliveries/s", "render", "resident memory", "webhook → caption", "town hall",
-                  "moderator's page whole", "server CPU per event", "one core's bound", "SQLite", "in-memory channel layer"):
+                  "moderator's page whole", "server CPU per event", "one core's bound", "acknowledged only ÷ limit", "SQLite", "in-memory channel layer"):
         assert label in printed, label
 
 

@@ -426,7 +426,11 @@ class Runner:
             "naive": Server(self.workspace, "naive", "moderator.benchmark.naive_asgi:application",
                             "moderator.benchmark.naive_settings", **on),
             "product": Server(self.workspace, "product", "moderator.asgi:application", **on),
+            # The product with its applier and outbox off: it only acknowledges (verify, parse, store). What it
+            # reaches is the most the product could apply, whatever applying cost.
+            "ack_only": Server(self.workspace, "ack_only", "moderator.asgi:application", **on),
         }
+        servers["ack_only"].env["MODERATOR_BACKGROUND_TASKS"] = "0"
         try:
             for server in servers.values():
                 server.start()
@@ -437,8 +441,10 @@ class Runner:
             r["ingest_vs_limit"] = r["applied_per_s"] / r["limit_per_s"]
             r["ingest_vs_naive"] = r["applied_per_s"] / r["naive_per_s"]
             r["limit_cpu_us_per_event"], r["product_cpu_us_per_event"] = rates["limit_cpu"], rates["product_cpu"]
-            servers["limit"].stop()
-            servers["naive"].stop()
+            r["ack_only_per_s"] = rates["ack_only"]
+            r["ack_only_vs_limit"] = r["ack_only_per_s"] / r["limit_per_s"]
+            for name in ("limit", "naive", "ack_only"):
+                servers[name].stop()
             product = servers["product"]
             asyncio.run(self.ingest_board_open(product))
             asyncio.run(self.ack(product))
@@ -632,6 +638,9 @@ def table(results: dict[str, Any]) -> str:
         ("product: applied (effect visible)", f"{r['applied_per_s']:,.0f} events/s", "", None),
         ("  applied ÷ limit", f"{r['ingest_vs_limit']:.2f}", *_goal("ingest_vs_limit", r)),
         ("  applied ÷ naive", f"{r['ingest_vs_naive']:.2f}", *_goal("ingest_vs_naive", r)),
+        ("product acknowledging only (applier off)", f"{r['ack_only_per_s']:,.0f} events/s", "", None),
+        # Applied/s cannot pass acknowledged/s: this is the ceiling of "applied ÷ limit" on this machine.
+        ("  acknowledged only ÷ limit", f"{r['ack_only_vs_limit']:.2f}", "", None),
         ("server CPU per event: limit / product", f"{r['limit_cpu_us_per_event']:.0f} / "
          f"{r['product_cpu_us_per_event']:.0f} µs", "", None),
         # One process runs on one core at a time (the GIL): its share of the limit's rate is bounded by this.
