@@ -308,9 +308,11 @@ class WorkingSet:
         what changed for the live pages."""
         changes = Changes()
         legs = self._changed(self.legs.values())
+        places = False  # a room's conference filled or freed a place: its waiting room's heading says if it is full
         for leg in legs:
             changes.participant(leg.conference.telnyx_id, leg.call_control_id)
             loaded = self._loaded.get(id(leg), {})
+            places = places or bool(leg.conference.room_id and leg.status != loaded.get("status"))
             if leg.hand_raised_at != loaded.get("hand_raised_at"):
                 changes.hand(leg.conference.telnyx_id, leg.call_control_id, raised=leg.hand_raised_at is not None)
             if leg.caption_line != loaded.get("caption_line", ""):
@@ -331,8 +333,6 @@ class WorkingSet:
             conference.version += 1
             changes.versions[conference.telnyx_id] = changes.since[conference.telnyx_id] = conference.version
         waiting = self._changed(self.waiting_entries.values())
-        # A room's conference that fills or frees a place: its waiting room's heading says whether it is full.
-        places = any(leg.conference.room_id and leg.status != self._loaded.get(id(leg), {}).get("status") for leg in legs)
         changes.queues = self.queues or bool(waiting) or places
 
         _upsert(Conference, conferences)
